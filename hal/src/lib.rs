@@ -1,0 +1,140 @@
+//! Futex-style wait and wake on a 32-bit word that may live in memory shared between
+//! processes, with timeouts, plus the monotonic clock they are measured on.
+//!
+//! ```
+//! use core::sync::atomic::{AtomicU32, Ordering};
+//! use core::time::Duration;
+//! use shmsync_hal as hal;
+//!
+//! let word = AtomicU32::new(0);
+//! // Nobody changes the word: a short timed wait comes back TimedOut.
+//! assert_eq!(hal::wait(&word, 0, Some(Duration::from_micros(50))), hal::Wait::TimedOut);
+//! // The word differs from `expected`: the wait returns at once.
+//! word.store(1, Ordering::Release);
+//! assert_eq!(hal::wait(&word, 0, None), hal::Wait::Woken);
+//! hal::wake_one(&word); // nobody waits: harmless
+//! ```
+//!
+//! # Contract
+//! * [`wait`] blocks only while `word == expected`; it may return [`Wait::Woken`]
+//!   spuriously, so callers re-check their condition in a loop.
+//! * `None` waits without a time limit; `Some(Duration::ZERO)` only compares (no syscall);
+//!   every positive timeout, however small, returns in bounded time — it is never rounded
+//!   down to "forever" (Darwin's ulock reads a zero timeout as forever). A timeout too large
+//!   to represent saturates to "no time limit".
+//! * Interrupted waits (signals) are resumed against the same deadline.
+//! * [`wake_one`] / [`wake_all`] with nobody waiting are cheap no-ops (one syscall on kernel
+//!   backends; callers keep a "someone is parked" flag to skip even that).
+//! * Waits and wakes match by the word's *shared* identity (the memory object and offset),
+//!   so processes that map one region at different addresses meet on the same word.
+//!
+//! # Backends
+//! One module per backend; [`backend`] reports the active one and the wake protocol it
+//! speaks, which region headers record so that processes speaking another protocol are
+//! refused at attach time.
+//!
+//! | backend | where | protocol |
+//! |---|---|---|
+//! | [`Backend::Futex`] | Linux, Android | [`WakeProtocol::KernelAddress`] |
+//! | [`Backend::Spin`] | targets with no OS | [`WakeProtocol::Spin`] |
+//!
+//! The Darwin backends (ulock, os_sync, Mach) plug in beside them.
+#![no_std]
+
+#[cfg(feature = "std")]
+extern crate std;
+
+pub mod atomic;
+mod backend;
+pub mod clock;
+pub mod count;
+mod spin;
+
+#[cfg(any(target_os = "linux", target_os = "android"))]
+mod futex;
+#[cfg(unix)]
+mod unix;
+
+#[cfg(all(feature = "std", unix))]
+pub mod shm;
+#[cfg(all(feature = "std", unix))]
+pub mod testing;
+
+pub use backend::{Backend, WakeProtocol, backend};
+
+use atomic::{AtomicU32, Ordering};
+use clock::Instant;
+use core::time::Duration;
+
+#[cfg(any(target_os = "linux", target_os = "android"))]
+use futex as imp;
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+use spin as imp;
+
+/// How a [`wait`] ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Wait {
+    /// Woken by a wake call, or the word no longer held `expected`, or spuriously:
+    /// re-check the condition.
+    Woken,
+    /// The timeout elapsed while the word still held `expected` (as far as the backend
+    /// could tell).
+    TimedOut,
+}
+
+/// Blocks while `word == expected`, for at most `timeout` (`None`: no limit).
+///
+/// See the [crate docs](crate) for the timeout rules. The comparison and the decision to
+/// sleep are atomic with respect to [`wake_one`] / [`wake_all`]: a wake issued after the
+/// word was changed is never lost.
+///
+/// Real-time class: **may block**. `Some(Duration::ZERO)` is wait-free (one load).
+#[inline]
+pub fn wait(word: &AtomicU32, expected: u32, timeout: Option<Duration>) -> Wait {
+    match timeout {
+        None => imp::wait_until(word, expected, None),
+        Some(t) if t.is_zero() => compare_only(word, expected),
+        // A deadline beyond the clock's range saturates to "no limit".
+        Some(t) => imp::wait_until(word, expected, Instant::now().checked_add(t)),
+    }
+}
+
+/// Blocks while `word == expected`, until `deadline` (`None`: no limit). A deadline that
+/// has already passed only compares.
+///
+/// Real-time class: **may block**.
+#[inline]
+pub fn wait_until(word: &AtomicU32, expected: u32, deadline: Option<Instant>) -> Wait {
+    match deadline {
+        Some(d) if d <= Instant::now() => compare_only(word, expected),
+        _ => imp::wait_until(word, expected, deadline),
+    }
+}
+
+/// Wakes at most one thread (in any process) waiting on `word`.
+///
+/// Real-time class: **may wake** — one syscall on kernel backends, none on the spin
+/// backend. Store the new value before calling.
+#[inline]
+pub fn wake_one(word: &AtomicU32) {
+    imp::wake(word, false);
+}
+
+/// Wakes every thread (in any process) waiting on `word`.
+///
+/// Real-time class: **may wake** — one syscall on kernel backends, none on the spin
+/// backend. Store the new value before calling.
+#[inline]
+pub fn wake_all(word: &AtomicU32) {
+    imp::wake(word, true);
+}
+
+/// The zero-timeout wait: one load, no syscall.
+#[inline]
+fn compare_only(word: &AtomicU32, expected: u32) -> Wait {
+    if word.load(Ordering::Acquire) == expected {
+        Wait::TimedOut
+    } else {
+        Wait::Woken
+    }
+}

@@ -1,0 +1,9 @@
+//! shmsync: low-latency wait/wake, locks and fixed-size rings that live in shared memory
+//! the caller maps.
+#![no_std]
+
+#[cfg(feature = "std")]
+extern crate std;
+
+pub use shmsync_arch as arch;
+pub use shmsync_hal as hal;
