@@ -7,3 +7,7 @@ extern crate std;
 
 pub use shmsync_arch as arch;
 pub use shmsync_hal as hal;
+
+mod shm_safe;
+
+pub use shm_safe::{ShmSafe, tag, tag_with};
