@@ -53,6 +53,12 @@ mod spin;
 
 #[cfg(any(target_os = "linux", target_os = "android"))]
 mod futex;
+// The Darwin backends' errno policy, retry loop and unit conversions: compiled where they
+// are used and, for their unit tests, on every host.
+#[cfg(any(test, target_vendor = "apple"))]
+mod retry;
+#[cfg(any(test, target_vendor = "apple"))]
+mod timeout;
 #[cfg(unix)]
 mod unix;
 
