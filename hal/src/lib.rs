@@ -36,9 +36,14 @@
 //! | backend | where | protocol |
 //! |---|---|---|
 //! | [`Backend::Futex`] | Linux, Android | [`WakeProtocol::KernelAddress`] |
+//! | [`Backend::OsSync`] | macOS 14.4+ (public `os_sync_wait_on_address`, looked up at run time) | [`WakeProtocol::KernelAddress`] |
+//! | [`Backend::Ulock`] | macOS 10.15–14.3, default build only (private `__ulock_*`) | [`WakeProtocol::KernelAddress`] |
+//! | [`Backend::Poll`] | macOS where [`init`] reports [`Unsupported`] | [`WakeProtocol::Spin`] |
 //! | [`Backend::Spin`] | targets with no OS | [`WakeProtocol::Spin`] |
 //!
-//! The Darwin backends (ulock, os_sync, Mach) plug in beside them.
+//! On Apple targets the backend is chosen at run time: call [`init`] at start-up. The
+//! `app-store-safe` feature leaves the private ulock API out of the binary entirely. The
+//! Mach backend ([`Backend::Mach`], public API, any macOS) plugs in beside them.
 #![no_std]
 
 #[cfg(feature = "std")]
@@ -51,6 +56,8 @@ pub mod count;
 pub mod process;
 mod spin;
 
+#[cfg(target_vendor = "apple")]
+mod darwin;
 #[cfg(any(target_os = "linux", target_os = "android"))]
 mod futex;
 // The Darwin backends' errno policy, retry loop and unit conversions: compiled where they
@@ -67,15 +74,17 @@ pub mod shm;
 #[cfg(all(feature = "std", unix))]
 pub mod testing;
 
-pub use backend::{Backend, WakeProtocol, backend};
+pub use backend::{Backend, Unsupported, WakeProtocol, backend, init};
 
 use atomic::{AtomicU32, Ordering};
 use clock::Instant;
 use core::time::Duration;
 
+#[cfg(target_vendor = "apple")]
+use darwin as imp;
 #[cfg(any(target_os = "linux", target_os = "android"))]
 use futex as imp;
-#[cfg(not(any(target_os = "linux", target_os = "android")))]
+#[cfg(not(any(target_os = "linux", target_os = "android", target_vendor = "apple")))]
 use spin as imp;
 
 /// How a [`wait`] ended.

@@ -89,6 +89,8 @@ pub(crate) const MAX_WAKE_RETRIES: u32 = 8;
 pub(crate) type KResult = Result<(), i32>;
 
 /// Decodes a `ULF_NO_ERRNO` result: `>= 0` is success, `-errno` an error.
+// Used by ulock.rs, which the `app-store-safe` build leaves out.
+#[cfg_attr(feature = "app-store-safe", allow(dead_code))]
 #[inline]
 pub(crate) const fn from_no_errno(ret: i32) -> KResult {
     if ret >= 0 {

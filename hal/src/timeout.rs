@@ -63,7 +63,7 @@ impl Timebase {
     /// `ceil(ns * denom / numer)`, saturating at `u64::MAX`: the first tick count whose
     /// [`Timebase::ticks_to_ns`] is at least `ns` (unless saturated).
     ///
-    /// Same split as above; `r * denom + numer - 1 < 2^64` because `r < numer < 2^32`.
+    /// Same split as above; `r * denom < 2^64` because `r < numer` and both are below `2^32`.
     #[inline]
     pub(crate) const fn ns_to_ticks_ceil(self, ns: u64) -> u64 {
         if self.numer == self.denom {
@@ -76,11 +76,20 @@ impl Timebase {
 }
 
 /// Nanoseconds per microsecond.
+#[cfg_attr(
+    any(target_arch = "aarch64", feature = "app-store-safe"),
+    allow(dead_code)
+)]
 const NS_PER_US: u64 = 1_000;
 
 /// `__ulock_wait`'s timeout for `remaining_ns` of time left: microseconds rounded **up**,
 /// at least 1 (0 would mean forever), at most `u32::MAX` (≈ 71.6 min; the retry loop
 /// waits again for the rest).
+// Used by ulock.rs where `__ulock_wait2` may be missing: x86_64, default build.
+#[cfg_attr(
+    any(target_arch = "aarch64", feature = "app-store-safe"),
+    allow(dead_code)
+)]
 #[inline]
 pub(crate) const fn ulock_timeout_us(remaining_ns: u64) -> u32 {
     let us = remaining_ns.div_ceil(NS_PER_US);
@@ -96,6 +105,8 @@ pub(crate) const fn ulock_timeout_us(remaining_ns: u64) -> u32 {
 /// `__ulock_wait2`'s timeout for `remaining_ns` of time left: the nanoseconds themselves,
 /// at least 1 (0 would mean forever). The kernel saturates the resulting deadline, so no
 /// upper clamp is needed.
+// Used by ulock.rs, which the `app-store-safe` build leaves out.
+#[cfg_attr(feature = "app-store-safe", allow(dead_code))]
 #[inline]
 pub(crate) const fn ulock_timeout_ns(remaining_ns: u64) -> u64 {
     if remaining_ns == 0 { 1 } else { remaining_ns }

@@ -1,0 +1,208 @@
+//! Apple backends and the run-time choice between them.
+//!
+//! | backend | file | API | chosen when |
+//! |---|---|---|---|
+//! | [`Backend::OsSync`] | `os_sync.rs` | `os_sync_wait_on_address*` (public, 14.4+), via `dlsym` | all four functions resolve |
+//! | [`Backend::Ulock`] | `ulock.rs` | `__ulock_*` (private, 10.15+) | default build, os_sync missing, shared opcode understood |
+//! | [`Backend::Mach`] | `crate::mach` (issue 6) | Mach semaphores + waiter table (public) | `app-store-safe`, os_sync missing — **not wired yet** |
+//! | [`Backend::Poll`] | `poll.rs` | re-read the word between short sleeps | nothing above is usable: [`crate::init`] says [`Unsupported`] |
+//!
+//! os_sync and ulock are one kernel mechanism (os_sync is a libSystem wrapper over the
+//! same ulock syscalls with the same opcode for a shared 4-byte word), so processes using
+//! either one meet on a shared word: both speak
+//! [`WakeProtocol::KernelAddress`](crate::WakeProtocol::KernelAddress).
+//!
+//! With the `app-store-safe` feature `ulock.rs` is not compiled: no `__ulock` symbol or
+//! string is in the binary.
+//!
+//! The choice is made once per process, on the first call of [`crate::init`],
+//! [`crate::backend`], a wait or a wake, and cached. That first call looks symbols up with
+//! `dlsym` (it takes dyld's lock) and may make one probe syscall, so call `init()` at
+//! start-up, not first on a real-time thread.
+
+mod os_sync;
+mod poll;
+pub(crate) mod time;
+#[cfg(not(feature = "app-store-safe"))]
+mod ulock;
+
+use crate::atomic::AtomicU32;
+use crate::clock::Instant;
+use crate::retry::WakeOutcome;
+use crate::{Backend, Unsupported, Wait};
+use core::sync::atomic::{AtomicU8, Ordering};
+
+/// Selection state: nothing chosen yet.
+const UNCHOSEN: u8 = 0;
+/// os_sync is in use.
+const OS_SYNC: u8 = 1;
+/// ulock is in use (default build only).
+#[cfg(not(feature = "app-store-safe"))]
+const ULOCK: u8 = 2;
+/// No kernel wait is usable: waits poll.
+const POLL: u8 = 3;
+// Issue 6 (Mach backend) adds `const MACH: u8 = 4;`, returns it from `fallback()` under
+// `app-store-safe`, and routes it in `wait_until` / `wake_reporting` / `backend`.
+
+/// One of the states above. Racing first callers compute and store the same value.
+static CHOSEN: AtomicU8 = AtomicU8::new(UNCHOSEN);
+
+/// The chosen backend's state, choosing on the first call.
+#[inline]
+fn chosen() -> u8 {
+    match CHOSEN.load(Ordering::Relaxed) {
+        UNCHOSEN => choose(),
+        c => c,
+    }
+}
+
+#[cold]
+fn choose() -> u8 {
+    // os_sync's pointers are published by its own Release/Acquire state, so Relaxed here.
+    let c = if os_sync::available() {
+        OS_SYNC
+    } else {
+        fallback()
+    };
+    CHOSEN.store(c, Ordering::Relaxed);
+    c
+}
+
+/// When os_sync is missing (macOS < 14.4), default build: ulock if the kernel has the
+/// shared opcode (10.15+).
+#[cfg(not(feature = "app-store-safe"))]
+fn fallback() -> u8 {
+    if ulock::available() { ULOCK } else { POLL }
+}
+
+/// When os_sync is missing (macOS < 14.4), `app-store-safe` build: the Mach backend once
+/// issue 6 lands; until then, polling (and `init()` reports it).
+#[cfg(feature = "app-store-safe")]
+fn fallback() -> u8 {
+    POLL
+}
+
+/// The active backend. Real-time class: wait-free after the first call.
+pub(crate) fn backend() -> Backend {
+    match chosen() {
+        OS_SYNC => Backend::OsSync,
+        #[cfg(not(feature = "app-store-safe"))]
+        ULOCK => Backend::Ulock,
+        _ => Backend::Poll,
+    }
+}
+
+/// Chooses the backend (if not done yet) and says whether it sleeps in the kernel.
+pub(crate) fn init() -> Result<Backend, Unsupported> {
+    match backend() {
+        Backend::Poll if cfg!(feature = "app-store-safe") => Err(Unsupported::NoPublicKernelWait),
+        Backend::Poll => Err(Unsupported::NoSharedKernelWait),
+        b => Ok(b),
+    }
+}
+
+/// Waits while `*word == expected` until `deadline`, on the chosen backend.
+#[inline]
+pub(crate) fn wait_until(word: &AtomicU32, expected: u32, deadline: Option<Instant>) -> Wait {
+    match chosen() {
+        OS_SYNC => os_sync::wait_until(word, expected, deadline),
+        #[cfg(not(feature = "app-store-safe"))]
+        ULOCK => ulock::wait_until(word, expected, deadline),
+        _ => poll::wait_until(word, expected, deadline),
+    }
+}
+
+/// Wakes one or all waiters on the chosen backend and reports what the kernel said.
+#[inline]
+pub(crate) fn wake_reporting(word: &AtomicU32, all: bool) -> WakeOutcome {
+    match chosen() {
+        OS_SYNC => os_sync::wake_reporting(word, all),
+        #[cfg(not(feature = "app-store-safe"))]
+        ULOCK => ulock::wake_reporting(word, all),
+        // Pollers need no wake.
+        _ => WakeOutcome::NoWaiter,
+    }
+}
+
+/// Wakes one or all waiters. A refused wake is dropped: there is nothing to retry, and
+/// a waiter the kernel refuses finishes its wait by polling.
+#[inline]
+pub(crate) fn wake(word: &AtomicU32, all: bool) {
+    let _ = wake_reporting(word, all);
+}
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+    use super::*;
+
+    /// The proof that the Miri lanes (aarch64- and x86_64-apple-darwin) execute the os_sync
+    /// backend: Miri shims `dlsym` and `os_sync_*` but has no `__ulock_*`.
+    #[cfg(miri)]
+    #[test]
+    fn miri_selects_os_sync() {
+        assert_eq!(crate::backend(), Backend::OsSync);
+        assert_eq!(crate::init(), Ok(Backend::OsSync));
+    }
+
+    #[test]
+    fn init_and_backend_agree() {
+        let b = crate::backend();
+        match crate::init() {
+            Ok(ok) => assert_eq!(ok, b),
+            Err(_) => assert_eq!(b, Backend::Poll),
+        }
+        assert_ne!(b, Backend::Spin);
+        #[cfg(feature = "app-store-safe")]
+        assert_ne!(b, Backend::Ulock);
+    }
+
+    #[test]
+    fn dispatch_round_trip_through_the_crate_api() {
+        let w = AtomicU32::new(0);
+        let d = core::time::Duration::from_millis(1);
+        let start = Instant::now();
+        assert_eq!(crate::wait(&w, 0, Some(d)), Wait::TimedOut);
+        assert!(start.elapsed() >= d);
+        assert_eq!(wake_reporting(&w, false), WakeOutcome::NoWaiter);
+        crate::wake_all(&w);
+    }
+
+    /// os_sync and ulock meet on one word (same kernel opcode and shared key): a waiter in
+    /// one API is woken by the other, both ways. Native macOS 14.4+ only (Miri has no
+    /// ulock; macOS 13 has no os_sync); the macos-14 CI job runs it.
+    #[cfg(all(not(miri), not(feature = "app-store-safe")))]
+    #[test]
+    fn os_sync_and_ulock_interoperate() {
+        use core::time::Duration;
+        use std::sync::Arc;
+        use std::sync::mpsc;
+        use std::thread;
+        if !os_sync::available() {
+            std::eprintln!("os_sync missing (macOS < 14.4): interop not testable here");
+            return;
+        }
+        let limit = Duration::from_secs(20);
+        type WaitFn = fn(&AtomicU32, u32, Option<Instant>) -> Wait;
+        type WakeFn = fn(&AtomicU32, bool) -> WakeOutcome;
+        let pairs: [(WaitFn, WakeFn); 2] = [
+            (os_sync::wait_until, ulock::wake_reporting),
+            (ulock::wait_until, os_sync::wake_reporting),
+        ];
+        for (wait, wake) in pairs {
+            let word = Arc::new(AtomicU32::new(0));
+            let (tx, rx) = mpsc::channel();
+            let w2 = word.clone();
+            let t = thread::spawn(move || tx.send(wait(&w2, 0, None)).unwrap());
+            let start = Instant::now();
+            // The word never changes: only a cross-API wake can end the wait.
+            while wake(&word, false) != WakeOutcome::Woke {
+                assert!(rx.try_recv().is_err());
+                assert!(start.elapsed() < limit, "cross-API wake never matched");
+                thread::yield_now();
+            }
+            assert_eq!(rx.recv_timeout(limit), Ok(Wait::Woken));
+            t.join().unwrap();
+        }
+    }
+}
