@@ -168,6 +168,38 @@ mod tests {
         crate::wake_all(&w);
     }
 
+    /// Syscall accounting (`count-syscalls`): a zero timeout and a passed deadline make no
+    /// syscall; a kernel wait that times out makes at least one; a wake exactly one. Runs
+    /// natively and under Miri (os_sync).
+    #[cfg(feature = "count-syscalls")]
+    #[test]
+    fn syscall_counts() {
+        use crate::count::snapshot;
+        use core::time::Duration;
+        if crate::init().is_err() {
+            return; // polling makes no wait/wake syscalls at all
+        }
+        let w = AtomicU32::new(5);
+        let before = snapshot();
+        assert_eq!(crate::wait(&w, 5, Some(Duration::ZERO)), Wait::TimedOut);
+        assert_eq!(crate::wait(&w, 4, Some(Duration::ZERO)), Wait::Woken);
+        assert_eq!(
+            crate::wait_until(&w, 5, Some(Instant::from_nanos(0))),
+            Wait::TimedOut
+        );
+        assert_eq!(snapshot() - before, crate::count::Counts::default());
+
+        let before = snapshot();
+        assert_eq!(
+            crate::wait(&w, 5, Some(Duration::from_micros(100))),
+            Wait::TimedOut
+        );
+        crate::wake_one(&w);
+        let used = snapshot() - before;
+        assert!(used.waits >= 1, "{used:?}");
+        assert_eq!(used.wakes, 1);
+    }
+
     /// os_sync and ulock meet on one word (same kernel opcode and shared key): a waiter in
     /// one API is woken by the other, both ways. Native macOS 14.4+ only (Miri has no
     /// ulock; macOS 13 has no os_sync); the macos-14 CI job runs it.
