@@ -85,7 +85,7 @@ const NS_PER_US: u64 = 1_000;
 /// `__ulock_wait`'s timeout for `remaining_ns` of time left: microseconds rounded **up**,
 /// at least 1 (0 would mean forever), at most `u32::MAX` (≈ 71.6 min; the retry loop
 /// waits again for the rest).
-// Used by ulock.rs where `__ulock_wait2` may be missing: x86_64, default build.
+// Used by ulock.rs where `__ulock_wait2` may be missing: all but arm64 macOS, default build.
 #[cfg_attr(
     any(target_arch = "aarch64", feature = "app-store-safe"),
     allow(dead_code)

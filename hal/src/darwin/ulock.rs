@@ -6,8 +6,8 @@
 //! * **Which wait call.** `__ulock_wait2` (timeout in ns, `u64`) exists from macOS 11.
 //!   aarch64-apple-darwin's deployment target is 11.0, so there it is linked directly.
 //!   x86_64-apple-darwin's default deployment target is 10.12 (`rustc --print
-//!   deployment-target`), so there it is looked up with `dlsym` once and, when missing,
-//!   `__ulock_wait` (timeout in µs, `u32`) is used instead. Both reach the same kernel
+//!   deployment-target`), so there (and on the other Apple OSes) it is looked up with
+//!   `dlsym` once and, when missing, `__ulock_wait` (timeout in µs, `u32`) is used instead. Both reach the same kernel
 //!   code (`sys_ulock_wait` converts µs to ns and calls `sys_ulock_wait2`).
 //! * **Timeouts.** 0 means *forever* to both calls, so the time left is rounded **up** to
 //!   one unit (`crate::timeout`); `__ulock_wait`'s 71.6-minute maximum is a clamp after
@@ -27,7 +27,7 @@ use crate::atomic::AtomicU32;
 use crate::clock::Instant;
 use crate::retry::{self, KResult, Outcome, WaitSyscall, WakeOutcome};
 use crate::timeout::ulock_timeout_ns;
-#[cfg(not(target_arch = "aarch64"))]
+#[cfg(not(all(target_os = "macos", target_arch = "aarch64")))]
 use crate::timeout::ulock_timeout_us;
 use core::ffi::{c_int, c_void};
 use core::sync::atomic::{AtomicU8, Ordering, fence};
@@ -44,14 +44,14 @@ const ULF_NO_ERRNO: u32 = 0x0100_0000;
 const OP: u32 = UL_COMPARE_AND_WAIT_SHARED | ULF_NO_ERRNO;
 
 /// `__ulock_wait2(operation, addr, value, timeout_ns, value2)`; `value2` is unused.
-#[cfg(not(target_arch = "aarch64"))]
+#[cfg(not(all(target_os = "macos", target_arch = "aarch64")))]
 type Wait2Fn = unsafe extern "C" fn(u32, *mut c_void, u64, u64, u64) -> c_int;
 
 unsafe extern "C" {
     /// Since macOS 10.12.
     fn __ulock_wake(operation: u32, addr: *mut c_void, wake_value: u64) -> c_int;
-    /// Since macOS 11; every aarch64 macOS is 11 or later.
-    #[cfg(target_arch = "aarch64")]
+    /// Since macOS 11; every arm64 macOS is 11 or later.
+    #[cfg(all(target_os = "macos", target_arch = "aarch64"))]
     fn __ulock_wait2(
         operation: u32,
         addr: *mut c_void,
@@ -60,7 +60,7 @@ unsafe extern "C" {
         value2: u64,
     ) -> c_int;
     /// Since macOS 10.12; only needed where `__ulock_wait2` may be missing.
-    #[cfg(not(target_arch = "aarch64"))]
+    #[cfg(not(all(target_os = "macos", target_arch = "aarch64")))]
     fn __ulock_wait(operation: u32, addr: *mut c_void, value: u64, timeout_us: u32) -> c_int;
 }
 
@@ -69,7 +69,7 @@ unsafe extern "C" {
 ///
 /// # Safety
 /// `addr` points at a live, 4-byte aligned word for the whole call.
-#[cfg(target_arch = "aarch64")]
+#[cfg(all(target_os = "macos", target_arch = "aarch64"))]
 #[inline]
 unsafe fn raw_wait(addr: *mut c_void, value: u64, remaining_ns: Option<u64>) -> c_int {
     // 0 = forever; a finite time is at least 1 ns.
@@ -85,7 +85,7 @@ unsafe fn raw_wait(addr: *mut c_void, value: u64, remaining_ns: Option<u64>) -> 
 ///
 /// # Safety
 /// `addr` points at a live, 4-byte aligned word for the whole call.
-#[cfg(not(target_arch = "aarch64"))]
+#[cfg(not(all(target_os = "macos", target_arch = "aarch64")))]
 #[inline]
 unsafe fn raw_wait(addr: *mut c_void, value: u64, remaining_ns: Option<u64>) -> c_int {
     match wait2() {
@@ -99,7 +99,7 @@ unsafe fn raw_wait(addr: *mut c_void, value: u64, remaining_ns: Option<u64>) -> 
 }
 
 /// `__ulock_wait2` if the running macOS has it, looked up once.
-#[cfg(not(target_arch = "aarch64"))]
+#[cfg(not(all(target_os = "macos", target_arch = "aarch64")))]
 #[inline]
 fn wait2() -> Option<Wait2Fn> {
     use core::sync::atomic::AtomicPtr;
