@@ -131,10 +131,55 @@ pub(crate) fn wake(word: &AtomicU32, all: bool) {
     let _ = wake_reporting(word, all);
 }
 
+/// Test support: what the running system should offer.
+#[cfg(test)]
+pub(crate) mod expect {
+    /// Whether os_sync must be present: under Miri always (it shims it); natively when
+    /// `kern.osproductversion` is 14.4 or later. Lets the os_sync tests skip on macOS 13
+    /// but fail on 14.4+ if the lookup is broken (e.g. a misspelt symbol name).
+    pub(crate) fn os_sync() -> bool {
+        if cfg!(miri) {
+            return true;
+        }
+        let mut buf = [0u8; 32];
+        let mut len = buf.len();
+        // SAFETY: the name is NUL-terminated; `buf`/`len` describe a writable buffer; no
+        // new value is set.
+        let r = unsafe {
+            libc::sysctlbyname(
+                c"kern.osproductversion".as_ptr(),
+                buf.as_mut_ptr().cast(),
+                &mut len,
+                core::ptr::null_mut(),
+                0,
+            )
+        };
+        assert_eq!(r, 0, "sysctl kern.osproductversion failed");
+        let text = core::str::from_utf8(&buf[..len.min(buf.len())]).unwrap();
+        let mut parts = text.trim_end_matches('\0').split('.');
+        let mut next = || {
+            parts
+                .next()
+                .and_then(|p| p.parse::<u32>().ok())
+                .unwrap_or(0)
+        };
+        let version = (next(), next());
+        version >= (14, 4)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     extern crate std;
     use super::*;
+
+    #[test]
+    fn os_sync_is_present_exactly_when_the_system_has_it() {
+        assert_eq!(os_sync::available(), expect::os_sync());
+        if expect::os_sync() {
+            assert_eq!(crate::backend(), Backend::OsSync);
+        }
+    }
 
     /// The proof that the Miri lanes (aarch64- and x86_64-apple-darwin) execute the os_sync
     /// backend: Miri shims `dlsym` and `os_sync_*` but has no `__ulock_*`.
