@@ -45,12 +45,14 @@ const POLL: u8 = 3;
 // `app-store-safe`, and routes it in `wait_until` / `wake_reporting` / `backend`.
 
 /// One of the states above. Racing first callers compute and store the same value.
+/// Stored with Release after the chosen backend published its own state (os_sync's
+/// function pointers), loaded with Acquire, so seeing the choice implies seeing that state.
 static CHOSEN: AtomicU8 = AtomicU8::new(UNCHOSEN);
 
 /// The chosen backend's state, choosing on the first call.
 #[inline]
 fn chosen() -> u8 {
-    match CHOSEN.load(Ordering::Relaxed) {
+    match CHOSEN.load(Ordering::Acquire) {
         UNCHOSEN => choose(),
         c => c,
     }
@@ -58,13 +60,12 @@ fn chosen() -> u8 {
 
 #[cold]
 fn choose() -> u8 {
-    // os_sync's pointers are published by its own Release/Acquire state, so Relaxed here.
     let c = if os_sync::available() {
         OS_SYNC
     } else {
         fallback()
     };
-    CHOSEN.store(c, Ordering::Relaxed);
+    CHOSEN.store(c, Ordering::Release);
     c
 }
 

@@ -96,10 +96,11 @@ fn resolve() -> bool {
     present
 }
 
-/// Loads a resolved pointer; `None` unless [`available`] has returned true.
+/// Loads a resolved pointer (looking the functions up first if nobody has); `None` when
+/// os_sync is absent.
 #[inline]
 fn load(slot: &AtomicPtr<c_void>) -> Option<*mut c_void> {
-    if STATE.load(Ordering::Acquire) != PRESENT {
+    if !available() {
         return None;
     }
     let p = slot.load(Ordering::Relaxed);
@@ -165,7 +166,7 @@ impl WaitSyscall for OsSyncWait<'_> {
 /// Waits while `*word == expected` until `deadline`. Real-time class: may block.
 pub(super) fn wait_until(word: &AtomicU32, expected: u32, deadline: Option<Instant>) -> Wait {
     let (Some(wait), Some(wait_deadline)) = (load(&WAIT), load(&WAIT_DEADLINE)) else {
-        // Only reachable if called before `available()` said yes: still correct.
+        // Only reachable where os_sync is absent (never chosen then): still correct.
         return poll::wait_until(word, expected, deadline);
     };
     let mut sys = OsSyncWait {
