@@ -21,10 +21,13 @@ use shmsync_hal::testing::{self, Child};
 use shmsync_hal::{wait, wake_all, wake_one};
 use std::time::Duration;
 
-/// Word indexes in the shared page.
+/// Word indexes in the shared page: the word waited on.
 const WORD: usize = 0;
 /// Per-child "I was woken" flags start here (one word per child).
 const WOKEN: usize = 1;
+/// Per-child address of WORD in the child's own mapping start here (two words per child,
+/// low half first), for the parent's `/proc/<pid>/syscall` check.
+const ADDR: usize = 4;
 
 /// Child exit codes (0 = success).
 const EXIT_MAP_FAILED: i32 = 10;
@@ -58,6 +61,9 @@ fn fork_waiter(shm: &SharedMemory, parent_map: &Mapping, slot: usize, want: u32)
             return EXIT_SAME_ADDRESS;
         }
         let w = word(&map, WORD);
+        let addr = w as *const AtomicU32 as u64;
+        word(&map, ADDR + 2 * slot + 1).store((addr >> 32) as u32, Ordering::Relaxed);
+        word(&map, ADDR + 2 * slot).store(addr as u32, Ordering::Release);
         while w.load(Ordering::Acquire) == 0 {
             wait(w, 0, None);
         }
@@ -67,12 +73,29 @@ fn fork_waiter(shm: &SharedMemory, parent_map: &Mapping, slot: usize, want: u32)
     })
 }
 
+/// Waits until child `slot` (process `child`) sleeps in a futex wait on WORD, at the
+/// address WORD has in the child's mapping.
+fn await_child_asleep(map: &Mapping, child: &Child, slot: usize) {
+    let lo = word(map, ADDR + 2 * slot);
+    poll_until("child mapped the region", LIMIT, || {
+        lo.load(Ordering::Acquire) != 0
+    });
+    let hi = word(map, ADDR + 2 * slot + 1).load(Ordering::Relaxed);
+    let addr = u64::from(hi) << 32 | u64::from(lo.load(Ordering::Relaxed));
+    assert_ne!(
+        addr,
+        map.as_ptr() as u64,
+        "the child used the parent's address"
+    );
+    await_futex_sleep(child.pid(), Some(child.pid()), addr);
+}
+
 #[test]
 fn wake_one_wakes_a_waiter_blocked_in_another_process() {
     let shm = SharedMemory::create(4096).expect("shared memory");
     let map = shm.map().expect("map");
     let child = fork_waiter(&shm, &map, 0, 1);
-    await_futex_sleep(child.pid(), Some(child.pid()));
+    await_child_asleep(&map, &child, 0);
     word(&map, WORD).store(1, Ordering::Release);
     wake_one(word(&map, WORD));
     child.join(LIMIT);
@@ -84,8 +107,8 @@ fn wake_all_wakes_waiters_in_two_processes() {
     let shm = SharedMemory::create(4096).expect("shared memory");
     let map = shm.map().expect("map");
     let children = [0, 1].map(|slot| fork_waiter(&shm, &map, slot, 2));
-    for c in &children {
-        await_futex_sleep(c.pid(), Some(c.pid()));
+    for (slot, c) in children.iter().enumerate() {
+        await_child_asleep(&map, c, slot);
     }
     word(&map, WORD).store(2, Ordering::Release);
     // One call must reach both processes.
@@ -100,8 +123,8 @@ fn wake_one_across_processes_wakes_exactly_one() {
     let shm = SharedMemory::create(4096).expect("shared memory");
     let map = shm.map().expect("map");
     let children = [0, 1].map(|slot| fork_waiter(&shm, &map, slot, 3));
-    for c in &children {
-        await_futex_sleep(c.pid(), Some(c.pid()));
+    for (slot, c) in children.iter().enumerate() {
+        await_child_asleep(&map, c, slot);
     }
     word(&map, WORD).store(3, Ordering::Release);
     wake_one(word(&map, WORD));
@@ -112,7 +135,7 @@ fn wake_one_across_processes_wakes_exactly_one() {
     let asleep = usize::from(woken(0));
     std::thread::sleep(Duration::from_millis(50));
     assert!(!woken(asleep), "wake_one woke both processes");
-    await_futex_sleep(children[asleep].pid(), Some(children[asleep].pid()));
+    await_child_asleep(&map, &children[asleep], asleep);
     wake_one(word(&map, WORD));
     for c in children {
         c.join(LIMIT);

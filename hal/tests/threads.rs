@@ -75,7 +75,7 @@ fn wake_one_wakes_a_blocked_waiter() {
     let word = Arc::new(AtomicU32::new(0));
     let w = Arc::clone(&word);
     let (waiter, tid) = spawn_waiter(move || wait_while_equal(&w, 0));
-    await_thread_futex_sleep(tid);
+    await_thread_futex_sleep(tid, &*word);
     word.store(1, Ordering::Release);
     wake_one(&word);
     let returns = join_within(waiter, LIMIT);
@@ -99,7 +99,7 @@ fn wake_one_wakes_exactly_one_of_two_blocked_waiters() {
             d[i].store(true, Ordering::Release);
             r
         });
-        await_thread_futex_sleep(tid);
+        await_thread_futex_sleep(tid, &*word);
         waiters.push((h, tid));
     }
     word.store(1, Ordering::Release);
@@ -115,7 +115,7 @@ fn wake_one_wakes_exactly_one_of_two_blocked_waiters() {
         !done[still].load(Ordering::Acquire),
         "wake_one woke both waiters"
     );
-    await_thread_futex_sleep(waiters[still].1);
+    await_thread_futex_sleep(waiters[still].1, &*word);
     wake_one(&word);
     for (h, _) in waiters {
         assert_eq!(join_within(h, LIMIT), Wait::Woken);
@@ -130,7 +130,7 @@ fn wake_all_wakes_every_blocked_waiter() {
     for _ in 0..WAITERS {
         let w = Arc::clone(&word);
         let (h, tid) = spawn_waiter(move || wait_while_equal(&w, 0));
-        await_thread_futex_sleep(tid);
+        await_thread_futex_sleep(tid, &*word);
         handles.push(h);
     }
     word.store(1, Ordering::Release);

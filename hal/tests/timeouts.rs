@@ -68,7 +68,7 @@ fn a_timed_wait_is_woken_before_its_timeout() {
         let r = wait(&w, 0, Some(Duration::from_secs(60)));
         (r, start.elapsed())
     });
-    await_thread_futex_sleep(rx.recv().expect("waiter died"));
+    await_thread_futex_sleep(rx.recv().expect("waiter died"), &*word);
     word.store(1, Ordering::Release);
     wake_one(&word);
     let (r, took) = join_within(waiter, LIMIT);
@@ -116,7 +116,7 @@ fn huge_timeouts_saturate_to_no_limit() {
                 Limit::Deadline(d) => wait_until(&w, 0, d),
             }
         });
-        await_thread_futex_sleep(rx.recv().expect("waiter died"));
+        await_thread_futex_sleep(rx.recv().expect("waiter died"), &*word);
         word.store(1, Ordering::Release);
         wake_one(&word);
         assert_eq!(join_within(waiter, LIMIT), Wait::Woken, "{limit:?}");

@@ -57,16 +57,19 @@ pub fn current_tid() -> Option<i32> {
 }
 
 /// What `/proc` says about one task (a thread, or a process's main thread).
+#[cfg(any(target_os = "linux", target_os = "android"))]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TaskState {
     /// The state letter of `stat` (`R` running, `S` interruptible sleep, ...).
     pub state: char,
     /// The kernel function it sleeps in (`wchan`), empty when the kernel hides it.
     pub wchan: String,
-    /// The syscall number it is blocked in (first field of `syscall`), when readable.
-    pub syscall: Option<libc::c_long>,
+    /// The syscall it is blocked in and that syscall's first argument (`syscall`: the
+    /// futex address for `SYS_futex`), when readable and the task is not running.
+    pub syscall: Option<(libc::c_long, u64)>,
 }
 
+#[cfg(any(target_os = "linux", target_os = "android"))]
 impl TaskState {
     /// Reads `/proc/<pid>/task/<tid>/…`; `None` once the task is gone.
     pub fn read(pid: i32, tid: i32) -> Option<Self> {
@@ -75,9 +78,15 @@ impl TaskState {
         // The command name in parentheses may contain spaces: the state follows the last ')'.
         let state = stat.rsplit_once(')')?.1.trim_start().chars().next()?;
         let wchan = std::fs::read_to_string(format!("{dir}/wchan")).unwrap_or_default();
+        // "<nr> <arg1> <arg2> ..." with hex arguments, or "running" / "-1 ..." otherwise.
         let syscall = std::fs::read_to_string(format!("{dir}/syscall"))
             .ok()
-            .and_then(|s| s.split_whitespace().next()?.parse().ok());
+            .and_then(|s| {
+                let mut fields = s.split_whitespace();
+                let nr = fields.next()?.parse().ok()?;
+                let arg1 = fields.next()?.trim_start_matches("0x");
+                Some((nr, u64::from_str_radix(arg1, 16).ok()?))
+            });
         Some(Self {
             state,
             wchan: wchan.trim().to_owned(),
@@ -85,66 +94,66 @@ impl TaskState {
         })
     }
 
-    /// True when the task sleeps in a futex wait: state `S`, and `wchan` names a futex
-    /// function (`futex_wait_queue`, `futex_do_wait`, … depending on the kernel version)
-    /// or, when the kernel hides `wchan`, the blocked syscall is `SYS_futex`. Under
-    /// qemu-user the host kernel answers: the guest's futex is a host futex, so `wchan`
-    /// still names it (the syscall number would be the host's, hence `wchan` first).
-    pub fn sleeps_in_futex(&self) -> bool {
+    /// True when the task sleeps in a futex wait on the word at `addr` (an address in the
+    /// task's own address space):
+    /// * state `S`, and
+    /// * `syscall` shows `SYS_futex` on exactly `addr` — the precise proof, on native Linux;
+    /// * otherwise (under qemu-user the host kernel answers, with the host's syscall number
+    ///   and addresses) `wchan` names a futex function (`futex_wait_queue`,
+    ///   `futex_do_wait`, … depending on the kernel version);
+    /// * if the kernel hides both, the sleep state is all the evidence there is (the
+    ///   waiting code runs nothing else that sleeps).
+    pub fn sleeps_in_futex_on(&self, addr: u64) -> bool {
         if self.state != 'S' {
             return false;
+        }
+        if let Some((nr, uaddr)) = self.syscall {
+            if nr == libc::SYS_futex {
+                return uaddr == addr;
+            }
         }
         let wchan_hidden = self.wchan.is_empty() || self.wchan == "0";
         if !wchan_hidden {
             return self.wchan.contains("futex");
         }
-        #[cfg(any(target_os = "linux", target_os = "android"))]
-        {
-            match self.syscall {
-                Some(nr) => nr == libc::SYS_futex,
-                // Neither source is readable (a hardened kernel): the sleep state is all
-                // the evidence there is. The waiting code runs nothing else that sleeps.
-                None => true,
+        self.syscall.is_none()
+    }
+}
+
+/// Waits until task `tid` of process `pid` sleeps in a futex wait on the word at `addr`
+/// (in that process's address space), polling `/proc`, and fails the test if it does not
+/// within [`LIMIT`] (a wait that spins, returns at once instead of sleeping, or sleeps on
+/// another address). Where `/proc` is unusable (`tid` is `None` under Miri; other OSes) it
+/// only gives the waiter time to get there, which proves nothing by itself; the tests whose
+/// assertions depend on the proof are compiled for Linux outside Miri only.
+pub fn await_futex_sleep(pid: i32, tid: Option<i32>, addr: u64) {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    if let Some(tid) = tid {
+        let start = Instant::now();
+        let mut last = None;
+        loop {
+            match TaskState::read(pid, tid) {
+                Some(s) if s.sleeps_in_futex_on(addr) => return,
+                other => last = other.or(last),
             }
-        }
-        #[cfg(not(any(target_os = "linux", target_os = "android")))]
-        {
-            true
+            assert!(
+                start.elapsed() < LIMIT,
+                "task {pid}/{tid} never slept in a futex wait on {addr:#x} within {LIMIT:?}; \
+                 last seen: {last:?}"
+            );
+            std::thread::sleep(Duration::from_millis(1));
         }
     }
+    let _ = (pid, tid, addr);
+    std::thread::sleep(Duration::from_millis(20));
 }
 
-/// Waits until task `tid` of process `pid` sleeps in a futex wait, polling `/proc`, and
-/// fails the test if it does not within [`LIMIT`] (a wait that spins or returns at once
-/// instead of sleeping). Where `/proc` is unusable (`tid` is `None`: Miri, non-Linux) it
-/// only gives the waiter time to get there, which proves nothing by itself; the tests that
-/// depend on the proof are compiled for Linux outside Miri only.
-pub fn await_futex_sleep(pid: i32, tid: Option<i32>) {
-    let Some(tid) = tid else {
-        std::thread::sleep(Duration::from_millis(20));
-        return;
-    };
-    let start = Instant::now();
-    let mut last = None;
-    loop {
-        match TaskState::read(pid, tid) {
-            Some(s) if s.sleeps_in_futex() => return,
-            other => last = other.or(last),
-        }
-        assert!(
-            start.elapsed() < LIMIT,
-            "task {pid}/{tid} never slept in a futex wait within {LIMIT:?}; last seen: {last:?}"
-        );
-        std::thread::sleep(Duration::from_millis(1));
-    }
-}
-
-/// [`await_futex_sleep`] for a thread of this process.
-pub fn await_thread_futex_sleep(tid: Option<i32>) {
+/// [`await_futex_sleep`] for a thread of this process waiting on `word`.
+pub fn await_thread_futex_sleep<T>(tid: Option<i32>, word: &T) {
     let pid = if tid.is_some() {
         std::process::id() as i32
     } else {
         0
     };
-    await_futex_sleep(pid, tid);
+    await_futex_sleep(pid, tid, word as *const T as u64);
 }
