@@ -25,13 +25,17 @@ use std::time::Duration;
 const WORD: usize = 0;
 /// Per-child "I was woken" flags start here (one word per child).
 const WOKEN: usize = 1;
-/// Per-child address of WORD in the child's own mapping start here (two words per child,
-/// low half first), for the parent's `/proc/<pid>/syscall` check.
+/// Per-child records start here, three words each: the address of WORD in the child's own
+/// mapping (low half, high half) for the parent's `/proc/<pid>/syscall` check, then a flag
+/// set once the address is written.
 const ADDR: usize = 4;
 
-/// Child exit codes (0 = success).
+/// Child exit code: mapping the object again failed.
 const EXIT_MAP_FAILED: i32 = 10;
+/// Child exit code: the new mapping landed at the parent's address (it cannot: the
+/// inherited mapping occupies it), so the test would not prove anything.
 const EXIT_SAME_ADDRESS: i32 = 11;
+/// Child exit code: woken, but the word held another value than the parent stored.
 const EXIT_WRONG_VALUE: i32 = 12;
 
 /// The `index`-th 32-bit word of `map`.
@@ -62,8 +66,9 @@ fn fork_waiter(shm: &SharedMemory, parent_map: &Mapping, slot: usize, want: u32)
         }
         let w = word(&map, WORD);
         let addr = w as *const AtomicU32 as u64;
-        word(&map, ADDR + 2 * slot + 1).store((addr >> 32) as u32, Ordering::Relaxed);
-        word(&map, ADDR + 2 * slot).store(addr as u32, Ordering::Release);
+        word(&map, ADDR + 3 * slot).store(addr as u32, Ordering::Relaxed);
+        word(&map, ADDR + 3 * slot + 1).store((addr >> 32) as u32, Ordering::Relaxed);
+        word(&map, ADDR + 3 * slot + 2).store(1, Ordering::Release);
         while w.load(Ordering::Acquire) == 0 {
             wait(w, 0, None);
         }
@@ -76,12 +81,13 @@ fn fork_waiter(shm: &SharedMemory, parent_map: &Mapping, slot: usize, want: u32)
 /// Waits until child `slot` (process `child`) sleeps in a futex wait on WORD, at the
 /// address WORD has in the child's mapping.
 fn await_child_asleep(map: &Mapping, child: &Child, slot: usize) {
-    let lo = word(map, ADDR + 2 * slot);
+    let ready = word(map, ADDR + 3 * slot + 2);
     poll_until("child mapped the region", LIMIT, || {
-        lo.load(Ordering::Acquire) != 0
+        ready.load(Ordering::Acquire) == 1
     });
-    let hi = word(map, ADDR + 2 * slot + 1).load(Ordering::Relaxed);
-    let addr = u64::from(hi) << 32 | u64::from(lo.load(Ordering::Relaxed));
+    let lo = word(map, ADDR + 3 * slot).load(Ordering::Relaxed);
+    let hi = word(map, ADDR + 3 * slot + 1).load(Ordering::Relaxed);
+    let addr = (u64::from(hi) << 32) | u64::from(lo);
     assert_ne!(
         addr,
         map.as_ptr() as u64,
