@@ -297,6 +297,7 @@ mod imp {
 #[cfg(all(test, any(target_os = "linux", target_os = "android")))]
 mod tests {
     use super::imp::{Start, parse_stat};
+    #[cfg_attr(miri, allow(unused_imports))]
     use super::*;
 
     #[test]
