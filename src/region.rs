@@ -394,7 +394,7 @@ pub unsafe fn init<'a, T: ShmSafe>(ptr: *mut u8, len: usize) -> Result<Region<'a
         (tag >> 32) as u32,
         len64 as u32,
         (len64 >> 32) as u32,
-        hal::process::current().pid,
+        hal::process::current_pid(),
     ];
     let slots = [
         &header.magic,
