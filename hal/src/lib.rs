@@ -55,6 +55,11 @@ mod futex;
 #[cfg(unix)]
 mod unix;
 
+// [mach backend hook — issue 6] The Mach waiter-table protocol (table, registry, Linux
+// stand-in, Apple Mach semaphores + rendezvous). Backend selection lives elsewhere.
+#[cfg(unix)]
+pub mod mach;
+
 #[cfg(all(feature = "std", unix))]
 pub mod shm;
 #[cfg(all(feature = "std", unix))]
