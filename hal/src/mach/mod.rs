@@ -48,10 +48,10 @@ pub mod registry;
 mod sync;
 pub mod table;
 
-#[cfg(all(test, not(loom)))]
-mod tests;
 #[cfg(all(test, loom))]
 mod loom_tests;
+#[cfg(all(test, not(loom)))]
+mod tests;
 
 #[cfg(all(any(target_os = "linux", target_os = "android"), not(all(loom, test))))]
 pub mod standin;
@@ -63,18 +63,22 @@ mod rendezvous;
 #[cfg(target_vendor = "apple")]
 mod semaphore;
 
-#[cfg(target_vendor = "apple")]
-pub use rendezvous::{Participant, join};
 #[cfg(not(all(loom, test)))]
 pub use registry::{REGISTRY_CAPACITY, Registration, RegistryFull};
+#[cfg(target_vendor = "apple")]
+pub use rendezvous::{Participant, join};
 pub use table::{
-    DEGRADED_POLL, MAX_PARTICIPANTS, ParticipantInfo, SEMS_PER_PARTICIPANT, SLOTS,
-    SemaphorePool, Semaphores, Signal, Table, WaiterTable,
+    DEGRADED_POLL, MAX_PARTICIPANTS, ParticipantInfo, SEMS_PER_PARTICIPANT, SLOTS, SemaphorePool,
+    Semaphores, Signal, Table, WaiterTable,
 };
 
+#[cfg(not(all(loom, test)))]
+use crate::Wait;
+use crate::WakeProtocol;
+#[cfg(not(all(loom, test)))]
 use crate::atomic::AtomicU32;
+#[cfg(not(all(loom, test)))]
 use crate::clock::Instant;
-use crate::{Wait, WakeProtocol};
 
 /// Whether this build forces the Mach backend on every macOS (`force-mach` feature), so
 /// that backend selection picks Mach even where os_sync exists. Real-time class: constant.
@@ -121,21 +125,38 @@ pub enum MachError {
 impl core::fmt::Display for MachError {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         match self {
-            MachError::RegionFull => write!(f, "all {MAX_PARTICIPANTS} participant entries of the region are taken"),
-            MachError::RegistryFull => write!(f, "this process has joined the most regions it can (16)"),
-            MachError::BadArea => write!(f, "the Mach protocol area is too small, misaligned or outside the region"),
+            MachError::RegionFull => write!(
+                f,
+                "all {MAX_PARTICIPANTS} participant entries of the region are taken"
+            ),
+            MachError::RegistryFull => {
+                write!(f, "this process has joined the most regions it can (16)")
+            }
+            MachError::BadArea => write!(
+                f,
+                "the Mach protocol area is too small, misaligned or outside the region"
+            ),
             MachError::BadName => write!(f, "the rendezvous service name is missing or invalid"),
             MachError::Kernel(kr) => write!(f, "a Mach call failed (kern_return_t {kr})"),
             MachError::Rendezvous(kr) => write!(f, "the bootstrap rendezvous failed (code {kr})"),
-            MachError::Timeout => write!(f, "peers did not complete the exchange of semaphore rights in time"),
-            MachError::Evicted => write!(f, "a peer declared this process dead while it was joining"),
+            MachError::Timeout => write!(
+                f,
+                "peers did not complete the exchange of semaphore rights in time"
+            ),
+            MachError::Evicted => {
+                write!(f, "a peer declared this process dead while it was joining")
+            }
         }
     }
 }
 
 /// Checks that `[area, area + protocol_area_len)` lies inside the region and is aligned.
 #[cfg_attr(not(target_vendor = "apple"), allow(dead_code))]
-pub(crate) fn check_area(base: *const u8, len: usize, area: *const WaiterTable) -> Result<(), MachError> {
+pub(crate) fn check_area(
+    base: *const u8,
+    len: usize,
+    area: *const WaiterTable,
+) -> Result<(), MachError> {
     let (b, a) = (base as usize, area as usize);
     let size = core::mem::size_of::<WaiterTable>();
     if a % PROTOCOL_AREA_ALIGN != 0 || a < b || a - b > len || len - (a - b) < size {
@@ -191,7 +212,8 @@ mod private {
 
     #[cfg(target_vendor = "apple")]
     pub(super) fn semaphores() -> &'static super::semaphore::PrivateSemaphores {
-        static SEMS: super::semaphore::PrivateSemaphores = super::semaphore::PrivateSemaphores::new();
+        static SEMS: super::semaphore::PrivateSemaphores =
+            super::semaphore::PrivateSemaphores::new();
         &SEMS
     }
 

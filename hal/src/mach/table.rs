@@ -26,9 +26,9 @@
 //! 1. `word != expected` → return.
 //! 2. Claim a slot, `FREE → CLAIMED` (seq + 1). None free → degraded polling (below).
 //! 3. Drain `k` (stale signals of earlier waits), write owner, epoch and key.
-//! 4. `armed += 1` (SeqCst), then `state = ARMED` (SeqCst).
-//! 5. Re-check the word (SeqCst load); still `expected` → block on `k` until signalled
-//!    or the deadline.
+//! 4. `armed += 1` (SeqCst), then `state = ARMED` (SeqCst), then `fence(SeqCst)`.
+//! 5. Re-check the word; still `expected` → block on `k` until signalled or the
+//!    deadline.
 //! 6. `ARMED → CLAIMED` by compare-exchange; if that fails the slot is `SIGNALED`
 //!    (a waker chose this thread): `SIGNALED → CLAIMED`, the signal stays in `k` for the
 //!    next drain. Then `armed -= 1`, `state = FREE`. The result is `TimedOut` only when the
@@ -41,12 +41,13 @@
 //!    `signal` of the owner's semaphore `k`. `wake_one` stops after one delivered signal.
 //!
 //! ## Why no wakeup is lost
-//! The waiter does *store `armed`+ARMED; load word* and the waker does *store word; fence;
-//! load `armed` and the slot*, all SeqCst. In the single total order of SeqCst operations
-//! either the waiter's load of the word comes after the waker's fence — then it sees the new
-//! value and does not block — or it comes before, and then both of the waiter's stores
-//! precede the waker's loads, which therefore see `armed ≥ 1` and the slot ARMED (or a
-//! later state: SIGNALED by another waker, or already disarmed because the waiter woke).
+//! The waiter does *store `armed` and ARMED; fence(SeqCst); load word* and the waker does
+//! *store word; fence(SeqCst); load `armed` and the slot*. The two fences are totally
+//! ordered. If the waker's fence comes first, the waiter's load after its own fence sees
+//! the new word (or a later value) and it does not block. If the waiter's fence comes
+//! first, the waker's loads after its fence see both of the waiter's stores: `armed ≥ 1`
+//! and the slot ARMED (or a later state: SIGNALED by another waker, or already disarmed
+//! because the waiter woke). This holds however the caller ordered its store of the word.
 //! The waker then signals the semaphore, and a semaphore keeps its count: a signal that
 //! lands before the waiter blocks makes the block return at once. A waiter whose slot was
 //! chosen by a `wake_one` never reports `TimedOut`, so the wake is not swallowed by a
@@ -439,7 +440,10 @@ impl<const P: usize, const N: usize> Table<P, N> {
         self.armed.fetch_add(1, Ordering::SeqCst);
         slot.state.store(armed, Ordering::SeqCst);
 
-        // The Dekker re-check: pairs with the waker's store + fence(SeqCst).
+        // The Dekker re-check: this fence pairs with the waker's fence (see the module
+        // docs). Fences, not only SeqCst accesses, so that a caller storing the word with
+        // mere Release is covered too (and loom, which models SeqCst fences exactly).
+        fence(Ordering::SeqCst);
         let mut sem_timed_out = false;
         if word.load(Ordering::SeqCst) == expected {
             sem_timed_out = !sems.wait(sem, deadline);
