@@ -191,6 +191,20 @@ pub fn wake(word: &AtomicU32, all: bool) -> u32 {
     private::table().wake(private::semaphores(), addr as u64, all)
 }
 
+/// In a forked child (see `registry::install_fork_handler`): reset the private table and,
+/// on Apple, every per-process Mach name the parent had.
+#[cfg(not(all(loom, test)))]
+pub(crate) fn after_fork_child() {
+    private::table().clear_private();
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    private::semaphores().reset_private();
+    #[cfg(target_vendor = "apple")]
+    {
+        private::semaphores().reset();
+        rendezvous::after_fork_child();
+    }
+}
+
 #[cfg(not(all(loom, test)))]
 /// The private table: words outside every registered region, threads of this process.
 mod private {

@@ -10,7 +10,7 @@
 
 use super::table::{Semaphores, WaiterTable};
 use core::cell::UnsafeCell;
-use core::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use core::time::Duration;
 
 /// Regions one process can have joined at once.
@@ -79,6 +79,7 @@ pub unsafe fn register(
     table: *const WaiterTable,
     sems: *const (dyn Semaphores + Sync),
 ) -> Result<Registration, RegistryFull> {
+    install_fork_handler();
     for (index, e) in ENTRIES.iter().enumerate() {
         if e.state
             .compare_exchange(FREE, FILLING, Ordering::Acquire, Ordering::Relaxed)
@@ -146,6 +147,30 @@ pub(crate) fn with_region<R>(
         return Some(r);
     }
     None
+}
+
+/// Whether the fork handler is installed.
+static FORK_HANDLER: AtomicBool = AtomicBool::new(false);
+
+/// Installs (once) a `pthread_atfork` child handler: a forked child is another process,
+/// with no participant entry of its own and — on Apple — none of the parent's port names,
+/// so it starts with an empty registry and fresh per-process Mach state. Real-time class:
+/// one load after the first call.
+pub(crate) fn install_fork_handler() {
+    if FORK_HANDLER.load(Ordering::Acquire) || FORK_HANDLER.swap(true, Ordering::AcqRel) {
+        return;
+    }
+    // SAFETY: registers a handler that only performs atomic stores (async-signal-safe).
+    unsafe { libc::pthread_atfork(None, None, Some(after_fork_child)) };
+}
+
+/// In the child after `fork`: forget every registration and the per-process Mach state.
+unsafe extern "C" fn after_fork_child() {
+    for e in &ENTRIES {
+        e.users.store(0, Ordering::Relaxed);
+        e.state.store(FREE, Ordering::Release);
+    }
+    super::after_fork_child();
 }
 
 /// Sleeps for `d` (the registry's and degraded mode's only sleep).

@@ -685,8 +685,23 @@ fn names_of(rec: &RegionSemaphores, q: usize) -> [mach_port_t; 1 + SEMS_PER_PART
 
 // ------------------------------------------------------------------ control thread
 
+/// In a forked child: the parent's ports, records and control thread do not exist here.
+pub(crate) fn after_fork_child() {
+    for rec in &RECORDS {
+        rec.reset();
+    }
+    for w in WATCH.iter().flatten() {
+        w.store(0, Ordering::Relaxed);
+    }
+    CTL.store(MACH_PORT_NULL, Ordering::Relaxed);
+    PORT_SET.store(MACH_PORT_NULL, Ordering::Relaxed);
+    BOOK.store(false, Ordering::Relaxed);
+    CONTROL.store(0, Ordering::Release);
+}
+
 /// Creates the control port and port set and starts the control thread, once per process.
 fn start_control() -> Result<(), MachError> {
+    registry::install_fork_handler();
     loop {
         match CONTROL.compare_exchange(0, 1, Ordering::AcqRel, Ordering::Acquire) {
             Ok(_) => break,

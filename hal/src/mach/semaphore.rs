@@ -114,6 +114,16 @@ impl PrivateSemaphores {
     }
 }
 
+impl PrivateSemaphores {
+    /// Forgets the parent's names in a forked child (they mean nothing there).
+    pub(crate) fn reset(&self) {
+        for n in &self.names {
+            n.store(MACH_PORT_NULL, Ordering::Relaxed);
+        }
+        self.pool.reset();
+    }
+}
+
 impl Semaphores for PrivateSemaphores {
     fn identity(&self) -> (u32, u32) {
         (0, 0)
@@ -124,6 +134,7 @@ impl Semaphores for PrivateSemaphores {
         let slot = &self.names[k as usize];
         // Only the thread holding index `k` creates its semaphore: no race on the store.
         if slot.load(Ordering::Acquire) == MACH_PORT_NULL {
+            registry::install_fork_handler();
             match create() {
                 Ok(name) => slot.store(name, Ordering::Release),
                 Err(_) => {
@@ -215,6 +226,34 @@ impl RegionSemaphores {
             in_signal: AtomicU32::new(0),
             pool: SemaphorePool::new(SEMS_PER_PARTICIPANT as u32),
         }
+    }
+
+    /// Forgets everything in a forked child: the names were the parent's.
+    pub(crate) fn reset(&self) {
+        let singles = [
+            &self.state,
+            &self.region_id[0],
+            &self.region_id[1],
+            &self.index,
+            &self.epoch,
+            &self.service,
+            &self.suspect,
+            &self.in_signal,
+        ];
+        let arrays = self
+            .own
+            .iter()
+            .chain(&self.peer_epoch)
+            .chain(&self.peer_ctl);
+        for w in singles
+            .into_iter()
+            .chain(arrays)
+            .chain(self.peer_sems.iter().flatten())
+        {
+            w.store(0, Ordering::Relaxed);
+        }
+        self.table.store(core::ptr::null_mut(), Ordering::Relaxed);
+        self.pool.reset();
     }
 
     pub(crate) fn region_id(&self) -> u64 {

@@ -124,6 +124,17 @@ impl StandinSemaphores {
         }
     }
 
+    /// Forgets the parent's pending signals and claimed indices (private table, forked
+    /// child).
+    pub(crate) fn reset_private(&self) {
+        self.pool.reset();
+        for row in &self.area().counts {
+            for c in row {
+                c.store(0, Ordering::Relaxed);
+            }
+        }
+    }
+
     /// This process's participant index.
     pub fn index(&self) -> u32 {
         self.index

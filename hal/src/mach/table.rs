@@ -286,6 +286,11 @@ impl SemaphorePool {
         }
     }
 
+    /// Marks every index free (a forked child, whose parent's threads do not exist).
+    pub(crate) fn reset(&self) {
+        self.busy.store(0, Ordering::Release);
+    }
+
     /// Returns `index`. Real-time class: wait-free.
     pub fn release(&self, index: u32) {
         if index < self.len {
@@ -588,6 +593,26 @@ impl<const P: usize, const N: usize> Table<P, N> {
                 }
             };
             sems.nap(nap);
+        }
+    }
+
+    /// Zeroes a process-private table in a forked child (no thread may use it meanwhile:
+    /// right after `fork` the child has one thread).
+    #[cfg(not(all(loom, test)))]
+    pub(crate) fn clear_private(&self) {
+        let words = [&self.armed, &self.degraded, &self.reclaimed];
+        for w in words.into_iter().chain(&self.rendezvous) {
+            w.store(0, Ordering::Relaxed);
+        }
+        for p in &self.participants {
+            for w in [&p.state, &p.pid, &p.known_by] {
+                w.store(0, Ordering::Relaxed);
+            }
+        }
+        for s in &self.slots {
+            for w in [&s.state, &s.owner, &s.epoch, &s.key_lo, &s.key_hi] {
+                w.store(0, Ordering::Relaxed);
+            }
         }
     }
 
