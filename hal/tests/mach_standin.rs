@@ -290,3 +290,38 @@ fn a_region_with_all_entries_taken_refuses_a_joiner() {
         assert!(s.leave());
     }
 }
+
+/// The real-time promise of the table's wake: one atomic load and no syscall when nobody
+/// is armed, exactly one semaphore signal (here one `FUTEX_WAKE`) per woken waiter.
+/// Runs with `--features std,count-syscalls`.
+#[cfg(feature = "count-syscalls")]
+#[test]
+fn wakes_cost_no_syscall_when_idle_and_one_per_woken_waiter() {
+    use shmsync_hal::count::snapshot;
+    let shm = SharedMemory::create(LEN).unwrap();
+    let m = shm.map().unwrap();
+    let (_s, reg) = join_parent(&m);
+    let before = snapshot();
+    for _ in 0..100 {
+        assert_eq!(mach::wake(word(&m, 6), false), 0);
+        assert_eq!(mach::wake(word(&m, 6), true), 0);
+    }
+    assert_eq!((snapshot() - before).wakes, 0, "idle wakes made syscalls");
+    let base = m.as_ptr() as usize;
+    let children: Vec<_> = (0..2)
+        .map(|_| fork(|| child_waits(&shm, base, 6)))
+        .collect();
+    eventually("two children to arm", || table(&m).armed() == 2);
+    word(&m, 6).store(1, Ordering::SeqCst);
+    let before = snapshot();
+    assert_eq!(mach::wake(word(&m, 6), true), 2);
+    assert_eq!(
+        (snapshot() - before).wakes,
+        2,
+        "one signal per woken waiter"
+    );
+    for c in children {
+        c.join(LIMIT);
+    }
+    registry::unregister(reg);
+}

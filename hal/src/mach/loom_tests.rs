@@ -174,3 +174,31 @@ fn loom_timed_out_waiter_was_never_chosen() {
         assert_eq!(t.busy_slots(), 0);
     });
 }
+
+#[test]
+fn loom_reclaim_races_a_waiter_and_a_waker() {
+    model(|| {
+        let t = Arc::new(Small::new());
+        let s = Arc::new(Fake::new());
+        let w = Arc::new(AtomicU32::new(0));
+        assert_eq!(t.join(7), Some((0, 1)));
+        assert!(t.set_live(0, 1));
+        let waiter = {
+            let (t, s, w) = (t.clone(), s.clone(), w.clone());
+            thread::spawn(move || t.wait(&*s, 0, &w, 0, Some(Instant::from_nanos(u64::MAX))))
+        };
+        // A peer wrongly believes participant (0, epoch 1) died and reclaims it.
+        let reclaimer = {
+            let t = t.clone();
+            thread::spawn(move || t.reclaim(0, 1))
+        };
+        w.store(1, Ordering::SeqCst);
+        t.wake(&*s, 0, false);
+        waiter.join().unwrap();
+        assert!(reclaimer.join().unwrap().is_some());
+        // Whatever the interleaving: the counter is back to zero (never below: it is a
+        // u32, an underflow would show as a huge value) and no slot is left taken.
+        assert_eq!(t.armed(), 0);
+        assert_eq!(t.busy_slots(), 0);
+    });
+}

@@ -26,12 +26,12 @@
 //! 1. `word != expected` → return.
 //! 2. Claim a slot, `FREE → CLAIMED` (seq + 1). None free → degraded polling (below).
 //! 3. Drain `k` (stale signals of earlier waits), write owner, epoch and key.
-//! 4. `armed += 1` (SeqCst), then `state = ARMED` (SeqCst), then `fence(SeqCst)`.
+//! 4. `armed += 1` (SeqCst), then `CLAIMED → ARMED` (SeqCst), then `fence(SeqCst)`.
 //! 5. Re-check the word; still `expected` → block on `k` until signalled or the
 //!    deadline.
 //! 6. `ARMED → CLAIMED` by compare-exchange; if that fails the slot is `SIGNALED`
 //!    (a waker chose this thread): `SIGNALED → CLAIMED`, the signal stays in `k` for the
-//!    next drain. Then `armed -= 1`, `state = FREE`. The result is `TimedOut` only when the
+//!    next drain. Then `armed -= 1`, `CLAIMED → FREE`. The result is `TimedOut` only when the
 //!    semaphore timed out **and** no waker had chosen the slot.
 //!
 //! Waker (`wake_one` / `wake_all`), after the caller stored the new word value:
@@ -66,7 +66,11 @@
 //! `armed` for the ARMED and SIGNALED ones, and frees the entry. The counter is raised
 //! before a slot becomes ARMED and lowered only after it left ARMED/SIGNALED, so it never
 //! undercounts (which could lose a wakeup); a process killed between those steps leaves it
-//! one too high, which only costs wakers a scan that finds nothing (no syscall).
+//! one too high, which only costs wakers a scan that finds nothing (no syscall). Every
+//! transition of the waiter after its claim is a compare-exchange on the exact state, so
+//! even a participant wrongly declared dead (its slot reclaimed under it) neither
+//! corrupts a slot someone else claimed since nor lowers the counter twice — loom checks
+//! that race too.
 //!
 //! ## Degraded mode
 //! When every slot is taken, or every semaphore of the calling process is in use, a wait
@@ -443,7 +447,17 @@ impl<const P: usize, const N: usize> Table<P, N> {
         // Count first, so that a slot seen ARMED is always counted (see "Dead
         // participants"); the SeqCst store also publishes owner/epoch/key (release).
         self.armed.fetch_add(1, Ordering::SeqCst);
-        slot.state.store(armed, Ordering::SeqCst);
+        if slot
+            .state
+            .compare_exchange(claimed, armed, Ordering::SeqCst, Ordering::Relaxed)
+            .is_err()
+        {
+            // A peer reclaimed the CLAIMED slot believing us dead (it did not touch the
+            // counter for a CLAIMED slot): undo and let the caller re-check.
+            self.armed.fetch_sub(1, Ordering::SeqCst);
+            sems.release(sem);
+            return Wait::Woken;
+        }
 
         // The Dekker re-check: this fence pairs with the waker's fence (see the module
         // docs). Fences, not only SeqCst accesses, so that a caller storing the word with
@@ -481,7 +495,14 @@ impl<const P: usize, const N: usize> Table<P, N> {
             };
         if mine {
             self.armed.fetch_sub(1, Ordering::SeqCst);
-            slot.state.store((seq << 2) | S_FREE, Ordering::Release);
+            // A compare-exchange, not a store: a reclaimer may have freed the CLAIMED slot
+            // meanwhile (without touching the counter) and someone else claimed it.
+            let _ = slot.state.compare_exchange(
+                claimed,
+                (seq << 2) | S_FREE,
+                Ordering::Release,
+                Ordering::Relaxed,
+            );
         }
         sems.release(sem);
         if sem_timed_out && !chosen && word.load(Ordering::Acquire) == expected {
