@@ -17,7 +17,7 @@
 //! | module | what | where |
 //! |---|---|---|
 //! | [`table`] | the shared waiter table, generic over [`Semaphores`]; loom-checked | everywhere |
-//! | [`registry`] | region address range → table, so `wait(&word)` finds it | Unix |
+//! | `registry` | region address range → table, so `wait(&word)` finds it | Unix |
 //! | [`standin`] | futex-word semaphores in shared memory, to run the protocol across forked processes | Linux |
 //! | `ffi`, `semaphore`, `rendezvous` | Mach FFI, Mach semaphores, the bootstrap rendezvous | Apple |
 //!
@@ -43,7 +43,7 @@
 
 // Under `--cfg loom` the library's own unit tests swap the table's atomics for loom's;
 // the parts that run real syscalls are left out of that build.
-#[cfg(not(all(loom, test)))]
+#[cfg(all(unix, not(all(loom, test))))]
 pub mod registry;
 mod sync;
 pub mod table;
@@ -63,7 +63,7 @@ mod rendezvous;
 #[cfg(target_vendor = "apple")]
 mod semaphore;
 
-#[cfg(not(all(loom, test)))]
+#[cfg(all(unix, not(all(loom, test))))]
 pub use registry::{REGISTRY_CAPACITY, Registration, RegistryFull};
 #[cfg(target_vendor = "apple")]
 pub use rendezvous::{Participant, join};
@@ -72,12 +72,12 @@ pub use table::{
     Semaphores, Signal, Table, WaiterTable,
 };
 
-#[cfg(not(all(loom, test)))]
+#[cfg(all(unix, not(all(loom, test))))]
 use crate::Wait;
 use crate::WakeProtocol;
-#[cfg(not(all(loom, test)))]
+#[cfg(all(unix, not(all(loom, test))))]
 use crate::atomic::AtomicU32;
-#[cfg(not(all(loom, test)))]
+#[cfg(all(unix, not(all(loom, test))))]
 use crate::clock::Instant;
 
 /// Whether this build forces the Mach backend on every macOS (`force-mach` feature), so
@@ -165,7 +165,7 @@ pub(crate) fn check_area(
     Ok(())
 }
 
-#[cfg(not(all(loom, test)))]
+#[cfg(all(unix, not(all(loom, test))))]
 /// [`crate::wait_until`] for the Mach protocol: through the table of the registered region
 /// holding `word`, else through this process's private table. Real-time class: **may
 /// block**.
@@ -179,7 +179,7 @@ pub fn wait_until(word: &AtomicU32, expected: u32, deadline: Option<Instant>) ->
     private::table().wait(private::semaphores(), addr as u64, word, expected, deadline)
 }
 
-#[cfg(not(all(loom, test)))]
+#[cfg(all(unix, not(all(loom, test))))]
 /// [`crate::wake_one`] / [`crate::wake_all`] for the Mach protocol; returns the number of
 /// waiters signalled. Real-time class: **may wake** — a scan of the registry, one load when
 /// nobody waits, one semaphore signal per woken waiter.
@@ -193,7 +193,7 @@ pub fn wake(word: &AtomicU32, all: bool) -> u32 {
 
 /// In a forked child (see `registry::install_fork_handler`): reset the private table and,
 /// on Apple, every per-process Mach name the parent had.
-#[cfg(not(all(loom, test)))]
+#[cfg(all(unix, not(all(loom, test))))]
 pub(crate) fn after_fork_child() {
     private::table().clear_private();
     #[cfg(any(target_os = "linux", target_os = "android"))]
@@ -205,7 +205,7 @@ pub(crate) fn after_fork_child() {
     }
 }
 
-#[cfg(not(all(loom, test)))]
+#[cfg(all(unix, not(all(loom, test))))]
 /// The private table: words outside every registered region, threads of this process.
 mod private {
     use super::WaiterTable;

@@ -291,6 +291,7 @@ impl SemaphorePool {
     }
 
     /// Marks every index free (a forked child, whose parent's threads do not exist).
+    #[cfg(all(unix, not(all(loom, test))))]
     pub(crate) fn reset(&self) {
         self.busy.store(0, Ordering::Release);
     }
@@ -619,7 +620,7 @@ impl<const P: usize, const N: usize> Table<P, N> {
 
     /// Zeroes a process-private table in a forked child (no thread may use it meanwhile:
     /// right after `fork` the child has one thread).
-    #[cfg(not(all(loom, test)))]
+    #[cfg(all(unix, not(all(loom, test))))]
     pub(crate) fn clear_private(&self) {
         let words = [&self.armed, &self.degraded, &self.reclaimed];
         for w in words.into_iter().chain(&self.rendezvous) {
