@@ -84,6 +84,15 @@ use crate::clock::Instant;
 /// that backend selection picks Mach even where os_sync exists. Real-time class: constant.
 pub const FORCED: bool = cfg!(feature = "force-mach");
 
+/// The selection rule for macOS backends, for the backend-selection code: use the Mach
+/// protocol when this build forces it (`force-mach`), or when it must link no private
+/// symbol (`app-store-safe`) and os_sync is missing (macOS before 14.4). Otherwise the
+/// kernel-address backends (os_sync, or ulock in builds that allow it) are preferred.
+/// Real-time class: constant-time, wait-free.
+pub const fn selected(os_sync_available: bool) -> bool {
+    FORCED || (cfg!(feature = "app-store-safe") && !os_sync_available)
+}
+
 /// Bytes a region created with protocol `p` reserves for it right after its header: the
 /// [`WaiterTable`] (1 808 bytes, 4-aligned) for [`WakeProtocol::MachTable`], nothing for
 /// the others. Real-time class: constant.

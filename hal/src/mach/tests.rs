@@ -141,6 +141,14 @@ fn zero_bytes_are_the_empty_table_and_area_len_matches() {
 }
 
 #[test]
+fn selection_rule_follows_the_features() {
+    // The hal's own tests build with neither `app-store-safe` nor `force-mach` unless asked.
+    let app_store = cfg!(feature = "app-store-safe");
+    assert_eq!(super::selected(true), super::FORCED);
+    assert_eq!(super::selected(false), super::FORCED || app_store);
+}
+
+#[test]
 fn wake_with_nobody_armed_signals_nothing() {
     let k = FakeKernel::new();
     let t = WaiterTable::new();
