@@ -18,7 +18,7 @@
 //! |---|---|---|
 //! | [`table`] | the shared waiter table, generic over [`Semaphores`]; loom-checked | everywhere |
 //! | `registry` | region address range → table, so `wait(&word)` finds it | Unix |
-//! | [`standin`] | futex-word semaphores in shared memory, to run the protocol across forked processes | Linux |
+//! | `standin` | futex-word semaphores in shared memory, to run the protocol across forked processes | Linux |
 //! | `ffi`, `semaphore`, `rendezvous` | Mach FFI, Mach semaphores, the bootstrap rendezvous | Apple |
 //!
 //! # What a region does (the interface the region header uses)

@@ -11,7 +11,6 @@ use crate::atomic::{AtomicU32, Ordering};
 use crate::clock::Instant;
 use crate::{Wait, WakeProtocol};
 use core::time::Duration;
-use std::boxed::Box;
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread;
@@ -103,10 +102,6 @@ impl Semaphores for FakeProcess {
     }
 }
 
-fn leak<T>(v: T) -> &'static T {
-    Box::leak(Box::new(v))
-}
-
 /// Waits until `cond` holds (generous limit; panics instead of hanging).
 fn eventually(what: &str, cond: impl Fn() -> bool) {
     let start = std::time::Instant::now();
@@ -179,144 +174,156 @@ fn changed_word_returns_at_once_and_timeout_leaves_table_clean() {
 #[test]
 fn a_blocked_waiter_is_woken_by_one_signal() {
     let k = FakeKernel::new();
-    let t = leak(WaiterTable::new());
-    let w = leak(AtomicU32::new(0));
-    let waiter = FakeProcess::new(&k, 0, 1, 4);
-    let h = thread::spawn(move || t.wait(&waiter, 64, w, 0, later(LONG)));
-    eventually("the waiter to arm", || t.armed() == 1);
-    w.store(1, Ordering::SeqCst);
-    let waker = FakeProcess::new(&k, 1, 1, 4);
-    assert_eq!(t.wake(&waker, 64, false), 1);
-    assert_eq!(h.join().unwrap(), Wait::Woken);
-    assert_eq!(k.signals.load(Ordering::SeqCst), 1);
-    assert_eq!(t.armed(), 0);
-    assert_eq!(t.busy_slots(), 0);
+    let t = &WaiterTable::new();
+    let w = &AtomicU32::new(0);
+    thread::scope(|s| {
+        let waiter = FakeProcess::new(&k, 0, 1, 4);
+        let h = s.spawn(move || t.wait(&waiter, 64, w, 0, later(LONG)));
+        eventually("the waiter to arm", || t.armed() == 1);
+        w.store(1, Ordering::SeqCst);
+        let waker = FakeProcess::new(&k, 1, 1, 4);
+        assert_eq!(t.wake(&waker, 64, false), 1);
+        assert_eq!(h.join().unwrap(), Wait::Woken);
+        assert_eq!(k.signals.load(Ordering::SeqCst), 1);
+        assert_eq!(t.armed(), 0);
+        assert_eq!(t.busy_slots(), 0);
+    });
 }
 
 #[test]
 fn wake_one_wakes_exactly_one_and_wake_all_the_rest() {
     let k = FakeKernel::new();
-    let t = leak(WaiterTable::new());
-    let w = leak(AtomicU32::new(0));
-    let woken = leak(AtomicU32::new(0));
-    let hs: Vec<_> = (0..3)
-        .map(|i| {
-            let p = FakeProcess::new(&k, i, 1, 4);
-            thread::spawn(move || {
-                let r = t.wait(&p, 4, w, 0, later(LONG));
-                woken.fetch_add(1, Ordering::SeqCst);
-                r
+    let t = &WaiterTable::new();
+    let w = &AtomicU32::new(0);
+    let woken = &AtomicU32::new(0);
+    thread::scope(|s| {
+        let hs: Vec<_> = (0..3)
+            .map(|i| {
+                let p = FakeProcess::new(&k, i, 1, 4);
+                s.spawn(move || {
+                    let r = t.wait(&p, 4, w, 0, later(LONG));
+                    woken.fetch_add(1, Ordering::SeqCst);
+                    r
+                })
             })
-        })
-        .collect();
-    eventually("three waiters to arm", || t.armed() == 3);
-    let waker = FakeProcess::new(&k, 3, 1, 4);
-    w.store(1, Ordering::SeqCst);
-    assert_eq!(t.wake(&waker, 4, false), 1);
-    eventually("one waiter to return", || woken.load(Ordering::SeqCst) == 1);
-    // The other two stay blocked (they are not woken by a wake_one).
-    thread::sleep(Duration::from_millis(20));
-    assert_eq!(woken.load(Ordering::SeqCst), 1);
-    assert_eq!(t.wake(&waker, 4, true), 2);
-    for h in hs {
-        assert_eq!(h.join().unwrap(), Wait::Woken);
-    }
-    assert_eq!(k.signals.load(Ordering::SeqCst), 3);
-    assert_eq!(t.armed(), 0);
+            .collect();
+        eventually("three waiters to arm", || t.armed() == 3);
+        let waker = FakeProcess::new(&k, 3, 1, 4);
+        w.store(1, Ordering::SeqCst);
+        assert_eq!(t.wake(&waker, 4, false), 1);
+        eventually("one waiter to return", || woken.load(Ordering::SeqCst) == 1);
+        // The other two stay blocked (they are not woken by a wake_one).
+        thread::sleep(Duration::from_millis(20));
+        assert_eq!(woken.load(Ordering::SeqCst), 1);
+        assert_eq!(t.wake(&waker, 4, true), 2);
+        for h in hs {
+            assert_eq!(h.join().unwrap(), Wait::Woken);
+        }
+        assert_eq!(k.signals.load(Ordering::SeqCst), 3);
+        assert_eq!(t.armed(), 0);
+    });
 }
 
 #[test]
 fn wakes_match_the_key_only() {
     let k = FakeKernel::new();
-    let t = leak(WaiterTable::new());
-    let w = leak(AtomicU32::new(0));
-    let p = FakeProcess::new(&k, 0, 1, 4);
-    let h = thread::spawn(move || t.wait(&p, 1 << 40 | 8, w, 0, later(Duration::from_millis(200))));
-    eventually("the waiter to arm", || t.armed() == 1);
-    let waker = FakeProcess::new(&k, 1, 1, 4);
-    // Same low half, different high half: a different word.
-    assert_eq!(t.wake(&waker, 8, true), 0);
-    assert_eq!(h.join().unwrap(), Wait::TimedOut);
-    assert_eq!(k.signals.load(Ordering::SeqCst), 0);
+    let t = &WaiterTable::new();
+    let w = &AtomicU32::new(0);
+    thread::scope(|s| {
+        let p = FakeProcess::new(&k, 0, 1, 4);
+        let h = s.spawn(move || t.wait(&p, 1 << 40 | 8, w, 0, later(Duration::from_millis(200))));
+        eventually("the waiter to arm", || t.armed() == 1);
+        let waker = FakeProcess::new(&k, 1, 1, 4);
+        // Same low half, different high half: a different word.
+        assert_eq!(t.wake(&waker, 8, true), 0);
+        assert_eq!(h.join().unwrap(), Wait::TimedOut);
+        assert_eq!(k.signals.load(Ordering::SeqCst), 0);
+    });
 }
 
 #[test]
 fn wake_one_skips_a_dead_owner_and_wakes_the_next() {
     let k = FakeKernel::new();
-    let t = leak(WaiterTable::new());
-    let w = leak(AtomicU32::new(0));
-    let dead = FakeProcess::new(&k, 0, 1, 4);
-    let h0 = thread::spawn(move || t.wait(&dead, 0, w, 0, later(Duration::from_millis(300))));
-    eventually("the first waiter to arm", || t.armed() == 1);
-    let live = FakeProcess::new(&k, 1, 1, 4);
-    let h1 = thread::spawn(move || t.wait(&live, 0, w, 0, later(LONG)));
-    eventually("the second waiter to arm", || t.armed() == 2);
-    k.dead[0].store(true, Ordering::SeqCst);
-    let waker = FakeProcess::new(&k, 2, 1, 4);
-    w.store(1, Ordering::SeqCst);
-    assert_eq!(t.wake(&waker, 0, false), 1, "the live waiter must be woken");
-    assert_eq!(h1.join().unwrap(), Wait::Woken);
-    // The "dead" one was chosen (SIGNALED) but never signalled: it times out, yet reports
-    // Woken because a waker chose it, and cleans its slot.
-    assert_eq!(h0.join().unwrap(), Wait::Woken);
-    assert_eq!(t.armed(), 0);
-    assert_eq!(t.busy_slots(), 0);
+    let t = &WaiterTable::new();
+    let w = &AtomicU32::new(0);
+    thread::scope(|s| {
+        let dead = FakeProcess::new(&k, 0, 1, 4);
+        let h0 = s.spawn(move || t.wait(&dead, 0, w, 0, later(Duration::from_millis(300))));
+        eventually("the first waiter to arm", || t.armed() == 1);
+        let live = FakeProcess::new(&k, 1, 1, 4);
+        let h1 = s.spawn(move || t.wait(&live, 0, w, 0, later(LONG)));
+        eventually("the second waiter to arm", || t.armed() == 2);
+        k.dead[0].store(true, Ordering::SeqCst);
+        let waker = FakeProcess::new(&k, 2, 1, 4);
+        w.store(1, Ordering::SeqCst);
+        assert_eq!(t.wake(&waker, 0, false), 1, "the live waiter must be woken");
+        assert_eq!(h1.join().unwrap(), Wait::Woken);
+        // The "dead" one was chosen (SIGNALED) but never signalled: it times out, yet reports
+        // Woken because a waker chose it, and cleans its slot.
+        assert_eq!(h0.join().unwrap(), Wait::Woken);
+        assert_eq!(t.armed(), 0);
+        assert_eq!(t.busy_slots(), 0);
+    });
 }
 
 #[test]
 fn full_table_degrades_to_polling_and_still_sees_the_change() {
     let k = FakeKernel::new();
-    let t: &'static Table<2, 2> = leak(Table::new());
-    let w = leak(AtomicU32::new(0));
-    let hs: Vec<_> = (0..2)
-        .map(|i| {
-            let p = FakeProcess::new(&k, i, 1, 2);
-            thread::spawn(move || t.wait(&p, 0, w, 0, later(LONG)))
-        })
-        .collect();
-    eventually("both slots to arm", || t.armed() == 2);
-    let p = FakeProcess::new(&k, 0, 1, 2);
-    // No slot left: a timed wait polls and times out...
-    assert_eq!(
-        t.wait(&p, 0, w, 0, later(Duration::from_millis(5))),
-        Wait::TimedOut
-    );
-    assert_eq!(t.degraded_waits(), 1);
-    // ...and an untimed one returns once the word changes, with no wake addressed to it.
-    let poller = FakeProcess::new(&k, 1, 1, 2);
-    let h = thread::spawn(move || t.wait(&poller, 0, w, 0, None));
-    eventually("the poller to start", || t.degraded_waits() == 2);
-    w.store(1, Ordering::SeqCst);
-    assert_eq!(h.join().unwrap(), Wait::Woken);
-    assert_eq!(
-        k.signals.load(Ordering::SeqCst),
-        0,
-        "the poller needed no signal"
-    );
-    // Release the two registered waiters.
-    assert_eq!(t.wake(&FakeProcess::new(&k, 1, 1, 2), 0, true), 2);
-    for h in hs {
+    let t = &Table::<2, 2>::new();
+    let w = &AtomicU32::new(0);
+    thread::scope(|s| {
+        let hs: Vec<_> = (0..2)
+            .map(|i| {
+                let p = FakeProcess::new(&k, i, 1, 2);
+                s.spawn(move || t.wait(&p, 0, w, 0, later(LONG)))
+            })
+            .collect();
+        eventually("both slots to arm", || t.armed() == 2);
+        let p = FakeProcess::new(&k, 0, 1, 2);
+        // No slot left: a timed wait polls and times out...
+        assert_eq!(
+            t.wait(&p, 0, w, 0, later(Duration::from_millis(5))),
+            Wait::TimedOut
+        );
+        assert_eq!(t.degraded_waits(), 1);
+        // ...and an untimed one returns once the word changes, with no wake addressed to it.
+        let poller = FakeProcess::new(&k, 1, 1, 2);
+        let h = s.spawn(move || t.wait(&poller, 0, w, 0, None));
+        eventually("the poller to start", || t.degraded_waits() == 2);
+        w.store(1, Ordering::SeqCst);
         assert_eq!(h.join().unwrap(), Wait::Woken);
-    }
-    assert_eq!(t.armed(), 0);
+        assert_eq!(
+            k.signals.load(Ordering::SeqCst),
+            0,
+            "the poller needed no signal"
+        );
+        // Release the two registered waiters.
+        assert_eq!(t.wake(&FakeProcess::new(&k, 1, 1, 2), 0, true), 2);
+        for h in hs {
+            assert_eq!(h.join().unwrap(), Wait::Woken);
+        }
+        assert_eq!(t.armed(), 0);
+    });
 }
 
 #[test]
 fn a_pool_with_no_free_semaphore_degrades_too() {
     let k = FakeKernel::new();
-    let t = leak(WaiterTable::new());
-    let w = leak(AtomicU32::new(0));
-    let p = leak(FakeProcess::new(&k, 0, 1, 1));
-    let h = thread::spawn(move || t.wait(p, 0, w, 0, later(LONG)));
-    eventually("the waiter to arm", || t.armed() == 1);
-    assert_eq!(
-        t.wait(p, 0, w, 0, later(Duration::from_millis(5))),
-        Wait::TimedOut
-    );
-    assert_eq!(t.degraded_waits(), 1);
-    w.store(1, Ordering::SeqCst);
-    assert_eq!(t.wake(p, 0, true), 1);
-    assert_eq!(h.join().unwrap(), Wait::Woken);
+    let t = &WaiterTable::new();
+    let w = &AtomicU32::new(0);
+    let p = &FakeProcess::new(&k, 0, 1, 1);
+    thread::scope(|s| {
+        let h = s.spawn(move || t.wait(p, 0, w, 0, later(LONG)));
+        eventually("the waiter to arm", || t.armed() == 1);
+        assert_eq!(
+            t.wait(p, 0, w, 0, later(Duration::from_millis(5))),
+            Wait::TimedOut
+        );
+        assert_eq!(t.degraded_waits(), 1);
+        w.store(1, Ordering::SeqCst);
+        assert_eq!(t.wake(p, 0, true), 1);
+        assert_eq!(h.join().unwrap(), Wait::Woken);
+    });
 }
 
 #[test]
@@ -369,24 +376,26 @@ fn peers_ready_needs_both_directions_for_every_live_peer() {
 #[test]
 fn reclaiming_a_dead_waiter_frees_its_slot_once() {
     let k = FakeKernel::new();
-    let t = leak(WaiterTable::new());
-    let w = leak(AtomicU32::new(0));
-    let (idx, epoch) = t.join(42).unwrap();
-    assert!(t.set_live(idx, epoch));
-    let p = FakeProcess::new(&k, idx, epoch, 4);
-    let h = thread::spawn(move || t.wait(&p, 0, w, 0, later(Duration::from_millis(300))));
-    eventually("the waiter to arm", || t.armed() == 1);
-    // A peer believes the participant died: its slot is freed and the counter lowered.
-    assert_eq!(t.reclaim(idx, epoch), Some(1));
-    assert_eq!(t.armed(), 0);
-    assert_eq!(t.busy_slots(), 0);
-    assert_eq!(t.reclaimed_slots(), 1);
-    assert_eq!(t.participant(idx).unwrap().state, P_FREE);
-    // The (actually alive) waiter returns and must not lower the counter a second time.
-    assert_eq!(h.join().unwrap(), Wait::Woken);
-    assert_eq!(t.armed(), 0);
-    // A second reclaimer of the same epoch finds nothing.
-    assert_eq!(t.reclaim(idx, epoch), None);
+    let t = &WaiterTable::new();
+    let w = &AtomicU32::new(0);
+    thread::scope(|s| {
+        let (idx, epoch) = t.join(42).unwrap();
+        assert!(t.set_live(idx, epoch));
+        let p = FakeProcess::new(&k, idx, epoch, 4);
+        let h = s.spawn(move || t.wait(&p, 0, w, 0, later(Duration::from_millis(300))));
+        eventually("the waiter to arm", || t.armed() == 1);
+        // A peer believes the participant died: its slot is freed and the counter lowered.
+        assert_eq!(t.reclaim(idx, epoch), Some(1));
+        assert_eq!(t.armed(), 0);
+        assert_eq!(t.busy_slots(), 0);
+        assert_eq!(t.reclaimed_slots(), 1);
+        assert_eq!(t.participant(idx).unwrap().state, P_FREE);
+        // The (actually alive) waiter returns and must not lower the counter a second time.
+        assert_eq!(h.join().unwrap(), Wait::Woken);
+        assert_eq!(t.armed(), 0);
+        // A second reclaimer of the same epoch finds nothing.
+        assert_eq!(t.reclaim(idx, epoch), None);
+    });
 }
 
 #[test]
@@ -449,14 +458,16 @@ fn mach_error_messages_are_distinct() {
 #[cfg(any(target_os = "linux", target_os = "android"))]
 #[test]
 fn private_table_wait_and_wake_between_threads() {
-    let w = leak(AtomicU32::new(0));
-    assert_eq!(
-        super::wait_until(w, 0, later(Duration::from_millis(5))),
-        Wait::TimedOut
-    );
-    let h = thread::spawn(move || super::wait_until(w, 0, later(LONG)));
-    eventually("the waiter to arm", || super::private::table().armed() >= 1);
-    w.store(1, Ordering::SeqCst);
-    assert_eq!(super::wake(w, false), 1);
-    assert_eq!(h.join().unwrap(), Wait::Woken);
+    let w = &AtomicU32::new(0);
+    thread::scope(|s| {
+        assert_eq!(
+            super::wait_until(w, 0, later(Duration::from_millis(5))),
+            Wait::TimedOut
+        );
+        let h = s.spawn(move || super::wait_until(w, 0, later(LONG)));
+        eventually("the waiter to arm", || super::private::table().armed() >= 1);
+        w.store(1, Ordering::SeqCst);
+        assert_eq!(super::wake(w, false), 1);
+        assert_eq!(h.join().unwrap(), Wait::Woken);
+    });
 }
