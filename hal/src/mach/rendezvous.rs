@@ -95,7 +95,10 @@ static PORT_SET: AtomicU32 = AtomicU32::new(MACH_PORT_NULL);
 /// taken by a waiter or a waker.
 static BOOK: AtomicBool = AtomicBool::new(false);
 /// Dead-name requests: `[control-port name, installs using it]`, changed under `BOOK`.
-static WATCH: [[AtomicU32; 2]; 64] = [const { [const { AtomicU32::new(0) }; 2] }; 64];
+/// One entry per possible distinct peer control port (16 regions × 8 participants), so it
+/// never runs out.
+static WATCH: [[AtomicU32; 2]; WATCH_LEN] = [const { [const { AtomicU32::new(0) }; 2] }; WATCH_LEN];
+const WATCH_LEN: usize = REGISTRY_CAPACITY * MAX_PARTICIPANTS;
 /// Sequence number for service names.
 static SEQ: AtomicU32 = AtomicU32::new(0);
 
@@ -549,9 +552,7 @@ fn watch(ctl: mach_port_t) -> bool {
     if kr != KERN_SUCCESS {
         return false;
     }
-    // 64 entries cover 16 regions × 7 peers only if control ports are shared across
-    // regions; past that the request stands uncounted and is cancelled by nobody, which
-    // costs one notification message at the peer's death, not a leak of our own names.
+    // `free` is always found: WATCH has an entry per possible distinct peer control port.
     if let Some(i) = free {
         WATCH[i][0].store(ctl, Ordering::Relaxed);
         WATCH[i][1].store(1, Ordering::Relaxed);
