@@ -202,3 +202,30 @@ fn loom_reclaim_races_a_waiter_and_a_waker() {
         assert_eq!(t.busy_slots(), 0);
     });
 }
+
+#[test]
+fn loom_a_waiter_without_a_slot_polls_and_still_ends() {
+    model(|| {
+        // One slot for two waiters: whichever loses the claim degrades to polling.
+        let t = Arc::new(Table::<1, 1>::new());
+        let s = Arc::new(Fake::new());
+        let w = Arc::new(AtomicU32::new(0));
+        let hs: Vec<_> = (0..2)
+            .map(|_| {
+                let (t, s, w) = (t.clone(), s.clone(), w.clone());
+                thread::spawn(move || {
+                    while w.load(Ordering::Acquire) == 0 {
+                        t.wait(&*s, 0, &w, 0, None);
+                    }
+                })
+            })
+            .collect();
+        w.store(1, Ordering::SeqCst);
+        t.wake(&*s, 0, true);
+        for h in hs {
+            h.join().unwrap();
+        }
+        assert_eq!(t.armed(), 0);
+        assert_eq!(t.busy_slots(), 0);
+    });
+}
