@@ -18,10 +18,6 @@ pub enum Backend {
     Mach,
     /// Spinning with `cpu_relax`; for targets with no operating system.
     Spin,
-    /// Re-reading the word between short sleeps (at most 1 ms), with wakes doing nothing:
-    /// the fallback on Apple systems where [`init`] reports [`Unsupported`]. It speaks
-    /// [`WakeProtocol::Spin`]: nobody sleeps in the kernel.
-    Poll,
 }
 
 /// How waiters are found by wakers: every process attached to one region must speak the
@@ -35,8 +31,7 @@ pub enum WakeProtocol {
     /// Waiters register in a table inside the region and are signalled through per-process
     /// Mach semaphores.
     MachTable = 2,
-    /// Nobody sleeps in the kernel: waiters spin (or poll with short sleeps) and wakers do
-    /// nothing.
+    /// Nobody sleeps: waiters spin and wakers do nothing.
     Spin = 3,
 }
 
@@ -64,12 +59,11 @@ impl Backend {
         match self {
             Backend::Futex | Backend::Ulock | Backend::OsSync => WakeProtocol::KernelAddress,
             Backend::Mach => WakeProtocol::MachTable,
-            Backend::Spin | Backend::Poll => WakeProtocol::Spin,
+            Backend::Spin => WakeProtocol::Spin,
         }
     }
 
-    /// A short lowercase name (`"futex"`, `"ulock"`, `"os_sync"`, `"mach"`, `"spin"`,
-    /// `"poll"`).
+    /// A short lowercase name (`"futex"`, `"ulock"`, `"os_sync"`, `"mach"`, `"spin"`).
     pub const fn name(self) -> &'static str {
         match self {
             Backend::Futex => "futex",
@@ -77,69 +71,29 @@ impl Backend {
             Backend::OsSync => "os_sync",
             Backend::Mach => "mach",
             Backend::Spin => "spin",
-            Backend::Poll => "poll",
         }
     }
 }
 
-/// Why this process has no backend that sleeps in the kernel. Waits still work (they poll,
-/// [`Backend::Poll`]), but a region created now records [`WakeProtocol::Spin`], and
-/// wake-ups are noticed up to 1 ms late.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum Unsupported {
-    /// `app-store-safe` build on macOS older than 14.4: `os_sync_wait_on_address` is
-    /// missing, and the public fallback (the Mach backend) is not built in.
-    NoPublicKernelWait,
-    /// Default build on macOS older than 10.15: neither `os_sync_wait_on_address` nor the
-    /// shared ulock opcode exists.
-    NoSharedKernelWait,
-}
-
-impl core::fmt::Display for Unsupported {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.write_str(match self {
-            Unsupported::NoPublicKernelWait => {
-                "no public cross-process wait on this macOS (os_sync_wait_on_address needs \
-                 macOS 14.4+; the Mach backend is not available in this build)"
-            }
-            Unsupported::NoSharedKernelWait => {
-                "no cross-process kernel wait on this macOS (shared ulock needs macOS 10.15+)"
-            }
-        })
-    }
-}
-
-impl core::error::Error for Unsupported {}
-
-/// Chooses this process's backend (once; later calls return the cached answer) and says
-/// whether it sleeps in the kernel.
+/// Chooses this process's backend (once; later calls return the cached answer).
 ///
 /// Call it at start-up, before a region is created or attached and before any wait or
 /// wake on a real-time thread: on Apple targets the first call resolves symbols with
 /// `dlsym` (which takes dyld's lock) and may make one probe syscall. Without it, the first
 /// wait, wake or [`backend`] call makes the same choice.
 ///
-/// | target | `Ok` | `Err` |
-/// |---|---|---|
-/// | Linux, Android | [`Backend::Futex`] | — |
-/// | macOS, default build | [`Backend::OsSync`] (14.4+), else [`Backend::Ulock`] (10.15+) | older: [`Unsupported::NoSharedKernelWait`] |
-/// | macOS, `app-store-safe` | [`Backend::OsSync`] (14.4+) | older: [`Unsupported::NoPublicKernelWait`] |
-/// | no OS | [`Backend::Spin`] | — |
-///
-/// On `Err`, [`backend`] is [`Backend::Poll`]: waits and wakes keep working (no panic,
-/// no lost change), by polling.
+/// | target | backend |
+/// |---|---|
+/// | Linux, Android | [`Backend::Futex`] |
+/// | macOS, `force-mach` feature | [`Backend::Mach`] |
+/// | macOS 14.4+ | [`Backend::OsSync`] |
+/// | macOS 10.15–14.3, default build | [`Backend::Ulock`] |
+/// | macOS < 14.4 with `app-store-safe`; macOS 10.12–10.14 | [`Backend::Mach`] |
+/// | no OS | [`Backend::Spin`] |
 ///
 /// Real-time class: **may block** on the first call; wait-free afterwards.
-pub fn init() -> Result<Backend, Unsupported> {
-    #[cfg(target_vendor = "apple")]
-    {
-        crate::darwin::init()
-    }
-    #[cfg(not(target_vendor = "apple"))]
-    {
-        Ok(backend())
-    }
+pub fn init() -> Backend {
+    backend()
 }
 
 /// The backend this process uses for [`wait`](crate::wait) and the wakes.
@@ -182,38 +136,12 @@ mod tests {
         assert_eq!(WakeProtocol::from_u32(4), None);
         assert_eq!(Backend::Ulock.protocol(), Backend::OsSync.protocol());
         assert_ne!(Backend::Mach.protocol(), Backend::Futex.protocol());
-        assert_eq!(Backend::Poll.protocol(), WakeProtocol::Spin);
-        assert_eq!(Backend::Poll.name(), "poll");
     }
 
     #[test]
     fn init_agrees_with_backend() {
-        match init() {
-            Ok(b) => assert_eq!(b, backend()),
-            Err(e) => {
-                assert_eq!(backend(), Backend::Poll);
-                assert!(!alloc_free_display(e).is_empty());
-            }
-        }
+        assert_eq!(init(), backend());
         #[cfg(any(target_os = "linux", target_os = "android"))]
-        assert_eq!(init(), Ok(Backend::Futex));
-    }
-
-    #[test]
-    fn unsupported_says_why() {
-        extern crate std;
-        use std::string::ToString;
-        assert!(Unsupported::NoPublicKernelWait.to_string().contains("14.4"));
-        assert!(
-            Unsupported::NoSharedKernelWait
-                .to_string()
-                .contains("10.15")
-        );
-    }
-
-    fn alloc_free_display(e: Unsupported) -> &'static str {
-        match e {
-            Unsupported::NoPublicKernelWait | Unsupported::NoSharedKernelWait => "unsupported",
-        }
+        assert_eq!(init(), Backend::Futex);
     }
 }

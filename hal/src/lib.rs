@@ -38,12 +38,11 @@
 //! | [`Backend::Futex`] | Linux, Android | [`WakeProtocol::KernelAddress`] |
 //! | [`Backend::OsSync`] | macOS 14.4+ (public `os_sync_wait_on_address`, looked up at run time) | [`WakeProtocol::KernelAddress`] |
 //! | [`Backend::Ulock`] | macOS 10.15–14.3, default build only (private `__ulock_*`) | [`WakeProtocol::KernelAddress`] |
-//! | [`Backend::Poll`] | macOS where [`init`] reports [`Unsupported`] | [`WakeProtocol::Spin`] |
+//! | [`Backend::Mach`] | macOS < 14.4 with `app-store-safe`, 10.12–10.14, or `force-mach` (public Mach semaphores + a waiter table in the region) | [`WakeProtocol::MachTable`] |
 //! | [`Backend::Spin`] | targets with no OS | [`WakeProtocol::Spin`] |
 //!
-//! On Apple targets the backend is chosen at run time: call [`init`] at start-up. The
-//! `app-store-safe` feature leaves the private ulock API out of the binary entirely. The
-//! Mach backend ([`Backend::Mach`], public API, any macOS) plugs in beside them.
+//! On Apple targets the backend is chosen at run time (see [`init`]; call it at start-up).
+//! The `app-store-safe` feature leaves the private ulock API out of the binary entirely.
 #![no_std]
 
 #[cfg(feature = "std")]
@@ -79,7 +78,7 @@ pub mod shm;
 #[cfg(all(feature = "std", unix))]
 pub mod testing;
 
-pub use backend::{Backend, Unsupported, WakeProtocol, backend, init};
+pub use backend::{Backend, WakeProtocol, backend, init};
 
 use atomic::{AtomicU32, Ordering};
 use clock::Instant;

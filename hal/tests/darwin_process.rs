@@ -2,10 +2,12 @@
 //! `init()` chooses), between forked processes that map one shared object at different
 //! addresses.
 //!
-//! Lanes: native macOS only, with `--features std` — the macos-14 GitHub job runs them on
-//! os_sync, the macos-13 job on ulock (default build) and on the `Unsupported` path
-//! (`app-store-safe`, where they check `init()` and skip). Not on this Linux host (no Mac),
-//! and not under Miri (it cannot fork or map `MAP_SHARED`).
+//! Lanes: native macOS only (the hal's self dev-dependency turns `std` on) — the macos-14
+//! GitHub job runs them on os_sync, the macos-13 job on ulock (default build). Where Mach
+//! is chosen (`app-store-safe` on macOS < 14.4, `force-mach`) they check the choice and
+//! skip: Mach wakes cross processes only inside a region that joined its waiter table
+//! (`hal/tests/mach_apple.rs` covers that). Not on this Linux host (no Mac), and not under
+//! Miri (it cannot fork or map `MAP_SHARED`).
 //!
 //! How the tests prove a wake crossed the process boundary: the waited-on word **never
 //! changes**, so a wait can only end by a wake (os_sync and ulock return on a wake or a
@@ -20,7 +22,7 @@
 use shmsync_hal::atomic::{AtomicU32, Ordering};
 use shmsync_hal::shm::{Mapping, SharedMemory};
 use shmsync_hal::testing::fork;
-use shmsync_hal::{Backend, Unsupported, Wait};
+use shmsync_hal::{Backend, Wait};
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
@@ -43,19 +45,15 @@ fn word(m: &Mapping, index: usize) -> &AtomicU32 {
     unsafe { &*m.as_ptr().cast::<AtomicU32>().add(index) }
 }
 
-/// The backend that sleeps in the kernel, or `None` (after saying why) where `init()`
-/// reports none: the `app-store-safe` build on macOS < 14.4 until the Mach backend lands.
+/// The kernel-address backend in use, or `None` (after saying so) where Mach is chosen.
 fn kernel_backend() -> Option<Backend> {
     match shmsync_hal::init() {
-        Ok(b) => {
-            assert!(matches!(b, Backend::OsSync | Backend::Ulock), "{b:?}");
-            Some(b)
-        }
-        Err(e) => {
-            assert_eq!(shmsync_hal::backend(), Backend::Poll);
-            eprintln!("skipped: {e}");
+        b @ (Backend::OsSync | Backend::Ulock) => Some(b),
+        Backend::Mach => {
+            eprintln!("skipped: the Mach backend needs a region (see mach_apple.rs)");
             None
         }
+        b => panic!("unexpected backend on macOS: {b:?}"),
     }
 }
 
@@ -93,23 +91,14 @@ fn spawn_waiters(
 
 #[test]
 fn init_reports_the_backend_this_build_may_use() {
-    match shmsync_hal::init() {
-        Ok(b) => {
-            assert_eq!(b, shmsync_hal::backend());
-            if cfg!(feature = "app-store-safe") {
-                assert_eq!(b, Backend::OsSync);
-            } else {
-                assert!(matches!(b, Backend::OsSync | Backend::Ulock));
-            }
-        }
-        Err(e) => {
-            assert_eq!(shmsync_hal::backend(), Backend::Poll);
-            if cfg!(feature = "app-store-safe") {
-                assert_eq!(e, Unsupported::NoPublicKernelWait);
-            } else {
-                assert_eq!(e, Unsupported::NoSharedKernelWait);
-            }
-        }
+    let b = shmsync_hal::init();
+    assert_eq!(b, shmsync_hal::backend());
+    if cfg!(feature = "force-mach") {
+        assert_eq!(b, Backend::Mach);
+    } else if cfg!(feature = "app-store-safe") {
+        assert!(matches!(b, Backend::OsSync | Backend::Mach), "{b:?}");
+    } else {
+        assert!(matches!(b, Backend::OsSync | Backend::Ulock), "{b:?}");
     }
 }
 

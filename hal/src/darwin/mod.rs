@@ -4,8 +4,11 @@
 //! |---|---|---|---|
 //! | [`Backend::OsSync`] | `os_sync.rs` | `os_sync_wait_on_address*` (public, 14.4+), via `dlsym` | all four functions resolve |
 //! | [`Backend::Ulock`] | `ulock.rs` | `__ulock_*` (private, 10.15+) | default build, os_sync missing, shared opcode understood |
-//! | [`Backend::Mach`] | `crate::mach` (issue 6) | Mach semaphores + waiter table (public) | `app-store-safe`, os_sync missing — **not wired yet** |
-//! | [`Backend::Poll`] | `poll.rs` | re-read the word between short sleeps | nothing above is usable: [`crate::init`] says [`Unsupported`] |
+//! | [`Backend::Mach`] | `crate::mach` | Mach semaphores + waiter table in the region (public) | `force-mach`; or os_sync missing and either `app-store-safe` or a kernel without the shared ulock opcode (< 10.15) |
+//!
+//! In that order: `force-mach` first, then os_sync, then ulock (default build only), then
+//! Mach. Every macOS therefore has a backend that sleeps in the kernel. `poll.rs` is not a
+//! backend of its own: it finishes a single os_sync/ulock wait the kernel keeps refusing.
 //!
 //! os_sync and ulock are one kernel mechanism (os_sync is a libSystem wrapper over the
 //! same ulock syscalls with the same opcode for a shared 4-byte word), so processes using
@@ -29,7 +32,7 @@ mod ulock;
 use crate::atomic::AtomicU32;
 use crate::clock::Instant;
 use crate::retry::WakeOutcome;
-use crate::{Backend, Unsupported, Wait};
+use crate::{Backend, Wait};
 use core::sync::atomic::{AtomicU8, Ordering};
 
 /// Selection state: nothing chosen yet.
@@ -39,10 +42,8 @@ const OS_SYNC: u8 = 1;
 /// ulock is in use (default build only).
 #[cfg(not(feature = "app-store-safe"))]
 const ULOCK: u8 = 2;
-/// No kernel wait is usable: waits poll.
-const POLL: u8 = 3;
-// Issue 6 (Mach backend) adds `const MACH: u8 = 4;`, returns it from `fallback()` under
-// `app-store-safe`, and routes it in `wait_until` / `wake_reporting` / `backend`.
+/// The Mach waiter-table protocol is in use.
+const MACH: u8 = 3;
 
 /// One of the states above. Racing first callers compute and store the same value.
 /// Stored with Release after the chosen backend published its own state (os_sync's
@@ -60,7 +61,11 @@ fn chosen() -> u8 {
 
 #[cold]
 fn choose() -> u8 {
-    let c = if os_sync::available() {
+    let os_sync = os_sync::available();
+    // `mach::selected`: `force-mach`, or `app-store-safe` without os_sync.
+    let c = if crate::mach::selected(os_sync) {
+        MACH
+    } else if os_sync {
         OS_SYNC
     } else {
         fallback()
@@ -69,18 +74,18 @@ fn choose() -> u8 {
     c
 }
 
-/// When os_sync is missing (macOS < 14.4), default build: ulock if the kernel has the
-/// shared opcode (10.15+).
+/// os_sync is missing (macOS < 14.4), default build: ulock if the kernel has the shared
+/// opcode (10.15+), else Mach (10.12–10.14).
 #[cfg(not(feature = "app-store-safe"))]
 fn fallback() -> u8 {
-    if ulock::available() { ULOCK } else { POLL }
+    if ulock::available() { ULOCK } else { MACH }
 }
 
-/// When os_sync is missing (macOS < 14.4), `app-store-safe` build: the Mach backend once
-/// issue 6 lands; until then, polling (and `init()` reports it).
+/// os_sync is missing, `app-store-safe` build: Mach (already chosen by `mach::selected`;
+/// kept so the rule reads the same in both builds).
 #[cfg(feature = "app-store-safe")]
 fn fallback() -> u8 {
-    POLL
+    MACH
 }
 
 /// The active backend. Real-time class: wait-free after the first call.
@@ -89,16 +94,7 @@ pub(crate) fn backend() -> Backend {
         OS_SYNC => Backend::OsSync,
         #[cfg(not(feature = "app-store-safe"))]
         ULOCK => Backend::Ulock,
-        _ => Backend::Poll,
-    }
-}
-
-/// Chooses the backend (if not done yet) and says whether it sleeps in the kernel.
-pub(crate) fn init() -> Result<Backend, Unsupported> {
-    match backend() {
-        Backend::Poll if cfg!(feature = "app-store-safe") => Err(Unsupported::NoPublicKernelWait),
-        Backend::Poll => Err(Unsupported::NoSharedKernelWait),
-        b => Ok(b),
+        _ => Backend::Mach,
     }
 }
 
@@ -109,7 +105,7 @@ pub(crate) fn wait_until(word: &AtomicU32, expected: u32, deadline: Option<Insta
         OS_SYNC => os_sync::wait_until(word, expected, deadline),
         #[cfg(not(feature = "app-store-safe"))]
         ULOCK => ulock::wait_until(word, expected, deadline),
-        _ => poll::wait_until(word, expected, deadline),
+        _ => crate::mach::wait_until(word, expected, deadline),
     }
 }
 
@@ -120,13 +116,15 @@ pub(crate) fn wake_reporting(word: &AtomicU32, all: bool) -> WakeOutcome {
         OS_SYNC => os_sync::wake_reporting(word, all),
         #[cfg(not(feature = "app-store-safe"))]
         ULOCK => ulock::wake_reporting(word, all),
-        // Pollers need no wake.
-        _ => WakeOutcome::NoWaiter,
+        _ => match crate::mach::wake(word, all) {
+            0 => WakeOutcome::NoWaiter,
+            _ => WakeOutcome::Woke,
+        },
     }
 }
 
 /// Wakes one or all waiters. A refused wake is dropped: there is nothing to retry, and
-/// a waiter the kernel refuses finishes its wait by polling.
+/// a waiter the kernel refuses finishes its wait by polling (`poll.rs`).
 #[inline]
 pub(crate) fn wake(word: &AtomicU32, all: bool) {
     let _ = wake_reporting(word, all);
@@ -177,30 +175,38 @@ mod tests {
     #[test]
     fn os_sync_is_present_exactly_when_the_system_has_it() {
         assert_eq!(os_sync::available(), expect::os_sync());
-        if expect::os_sync() {
+        if expect::os_sync() && !cfg!(feature = "force-mach") {
             assert_eq!(crate::backend(), Backend::OsSync);
         }
     }
 
     /// The proof that the Miri lanes (aarch64- and x86_64-apple-darwin) execute the os_sync
     /// backend: Miri shims `dlsym` and `os_sync_*` but has no `__ulock_*`.
-    #[cfg(miri)]
+    #[cfg(all(miri, not(feature = "force-mach")))]
     #[test]
     fn miri_selects_os_sync() {
         assert_eq!(crate::backend(), Backend::OsSync);
-        assert_eq!(crate::init(), Ok(Backend::OsSync));
+        assert_eq!(crate::init(), Backend::OsSync);
     }
 
+    /// The selection rule, checked against what the system offers (`expect::os_sync`).
     #[test]
-    fn init_and_backend_agree() {
-        let b = crate::backend();
-        match crate::init() {
-            Ok(ok) => assert_eq!(ok, b),
-            Err(_) => assert_eq!(b, Backend::Poll),
-        }
-        assert_ne!(b, Backend::Spin);
-        #[cfg(feature = "app-store-safe")]
-        assert_ne!(b, Backend::Ulock);
+    fn selection_follows_the_rule() {
+        let b = crate::init();
+        assert_eq!(b, crate::backend());
+        let expected = if cfg!(feature = "force-mach") {
+            Backend::Mach
+        } else if expect::os_sync() {
+            Backend::OsSync
+        } else {
+            // os_sync missing: ulock where the build and the kernel allow it, else Mach.
+            #[cfg(not(feature = "app-store-safe"))]
+            let ulock = ulock::available();
+            #[cfg(feature = "app-store-safe")]
+            let ulock = false;
+            if ulock { Backend::Ulock } else { Backend::Mach }
+        };
+        assert_eq!(b, expected);
     }
 
     #[test]
@@ -210,6 +216,7 @@ mod tests {
         let start = Instant::now();
         assert_eq!(crate::wait(&w, 0, Some(d)), Wait::TimedOut);
         assert!(start.elapsed() >= d);
+        // Mach's table reports "nobody signalled" the same way.
         assert_eq!(wake_reporting(&w, false), WakeOutcome::NoWaiter);
         crate::wake_all(&w);
     }
@@ -222,8 +229,8 @@ mod tests {
     fn syscall_counts() {
         use crate::count::snapshot;
         use core::time::Duration;
-        if crate::init().is_err() {
-            return; // polling makes no wait/wake syscalls at all
+        if crate::init() == Backend::Mach {
+            return; // the Mach table's own tests count its semaphore calls
         }
         let w = AtomicU32::new(5);
         let before = snapshot();

@@ -1,13 +1,11 @@
-//! Polling wait: the last resort when no kernel wait is usable.
+//! Polling wait: the last resort of an os_sync or ulock wait that the kernel keeps
+//! refusing (`EINVAL`, `EDOM` from a peer using another opcode or size on the word, endless
+//! `EFAULT`/`ENOMEM`; see [`crate::retry`]).
 //!
-//! Used (1) for every wait when [`init`](crate::init) reports
-//! [`Unsupported`](crate::Unsupported) — [`Backend::Poll`](crate::Backend::Poll) — and
-//! (2) to finish a single wait that the kernel keeps refusing (`EINVAL`, `EDOM` from a
-//! peer using another opcode on the word, endless `EFAULT`/`ENOMEM`; see
-//! [`crate::retry`]). Waiters re-read the word between short sleeps; wakes do nothing
-//! (a kernel wake elsewhere is harmless, and a change of the word is seen by the next
-//! read). It never misses a change for longer than one sleep, never spins a core, and
-//! never panics.
+//! The waiter re-reads the word between short sleeps until it changes or the deadline
+//! passes; wakes need nothing from it (the change of the word is seen by the next read).
+//! It never misses a change for longer than one sleep, never spins a core, and never
+//! panics: a corrupt or hostile peer can slow a waiter down, nothing more.
 //!
 //! Cost: a change is noticed within [`MAX_SLEEP_NS`] (1 ms) plus scheduling delay;
 //! an idle waiter wakes about 1000 times a second once the sleeps have grown.
