@@ -68,9 +68,9 @@ mod timeout;
 #[cfg(unix)]
 mod unix;
 
-// [mach backend hook — issue 6] The Mach waiter-table protocol (table, registry, Linux
-// stand-in, Apple Mach semaphores + rendezvous). Backend selection lives elsewhere. The
-// table and `protocol_area_len` compile on every target (the region header uses them).
+// The Mach waiter-table protocol (table, registry, Linux stand-in, Apple Mach semaphores +
+// rendezvous). On Apple, `darwin` chooses it (see `darwin/mod.rs`). The table and
+// `protocol_area_len` compile on every target (the region header uses them).
 pub mod mach;
 
 #[cfg(all(feature = "std", unix))]
