@@ -35,10 +35,12 @@
 //! the kernel refuses to put it to sleep once the index has moved. Proven by the loom
 //! models and by the `count-syscalls` tests.
 
+mod mpmc;
 mod role;
 mod spsc;
 pub(crate) mod sync;
 
+pub use mpmc::Mpmc;
 pub use role::RoleError;
 pub use spsc::{Consumer, Producer, Spsc};
 
@@ -116,30 +118,41 @@ fn deadline_after(timeout: Option<Duration>) -> Option<Instant> {
 }
 
 /// What a blocking end's readiness check found.
-pub(crate) enum Ready {
+pub(crate) enum Ready<'a> {
     /// The operation can proceed.
     Yes,
-    /// Not yet; `0` is the value of the watched word the check was based on.
-    No(u32),
+    /// Not yet: the check was decided by `word` holding `seen`; sleep until it changes.
+    No(&'a AtomicU32, u32),
 }
 
-/// Spins, then parks on `word` behind `parked`, until `check` says [`Ready::Yes`] or
-/// `deadline` passes. Returns `Ok(true)` when ready, `Ok(false)` on timeout.
+/// How a sleeper announces itself in the `parked` word.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Announce {
+    /// A single sleeper (an SPSC end): `parked` is set to 1, then back to 0.
+    Flag,
+    /// Any number of sleepers (MPMC ends): `parked` counts them.
+    Count,
+}
+
+/// Spins, then parks behind `parked` on the word `check` names, until `check` says
+/// [`Ready::Yes`] or `deadline` passes. Returns `Ok(true)` when ready, `Ok(false)` on
+/// timeout.
 ///
 /// Protocol (the sleeper's half of the handshake described in the module docs):
 /// 1. spin with a [`Backoff`] while not ready;
-/// 2. `parked = 1`, `fence(SeqCst)`, check again — the publisher's fence pairs with this;
-/// 3. `wait(word, seen)`: the kernel re-compares `word` with what the check saw, so an
-///    index published after step 2's check makes the wait return at once;
-/// 4. `parked = 0` and loop. A spurious or timed-out return just loops: the result is
-///    decided by `check`, never by how the wait ended, so a wait that times out while
-///    data arrived still returns ready.
-pub(crate) fn block_until(
-    word: &AtomicU32,
+/// 2. announce in `parked`, `fence(SeqCst)`, check again — the publisher's fence pairs
+///    with this one;
+/// 3. `wait(word, seen)`: the kernel re-compares `word` with what the check saw, so a
+///    publication after step 2's check makes the wait return at once;
+/// 4. withdraw the announcement and loop. A spurious or timed-out return just loops: the
+///    result is decided by `check`, never by how the wait ended, so a wait that times out
+///    just as data arrives still returns ready.
+pub(crate) fn block_until<'a>(
     parked: &AtomicU32,
+    announce: Announce,
     deadline: Option<Instant>,
     parks: &mut u64,
-    mut check: impl FnMut() -> Result<Ready, Corrupted>,
+    mut check: impl FnMut() -> Result<Ready<'a>, Corrupted>,
 ) -> Result<bool, Corrupted> {
     let mut backoff = Backoff::new();
     loop {
@@ -153,18 +166,27 @@ pub(crate) fn block_until(
         if deadline.is_some_and(|d| Instant::now() >= d) {
             return Ok(false);
         }
-        parked.store(1, Ordering::Relaxed);
-        fence(Ordering::SeqCst);
-        let seen = match check() {
-            Ok(Ready::No(seen)) => seen,
-            other => {
-                parked.store(0, Ordering::Relaxed);
-                return other.map(|_| true);
+        match announce {
+            Announce::Flag => parked.store(1, Ordering::Relaxed),
+            Announce::Count => {
+                parked.fetch_add(1, Ordering::Relaxed);
             }
-        };
-        *parks += 1;
-        let _ = sync::wait(word, seen, deadline);
-        parked.store(0, Ordering::Relaxed);
+        }
+        fence(Ordering::SeqCst);
+        let checked = check();
+        if let Ok(Ready::No(word, seen)) = checked {
+            *parks += 1;
+            let _ = sync::wait(word, seen, deadline);
+        }
+        match announce {
+            Announce::Flag => parked.store(0, Ordering::Relaxed),
+            Announce::Count => {
+                parked.fetch_sub(1, Ordering::Relaxed);
+            }
+        }
+        if !matches!(checked, Ok(Ready::No(..))) {
+            return checked.map(|_| true);
+        }
     }
 }
 
@@ -174,12 +196,25 @@ pub(crate) fn block_until(
 pub(crate) fn wake_if_parked(word: &AtomicU32, parked: &AtomicU32) {
     fence(Ordering::SeqCst);
     if parked.load(Ordering::Relaxed) != 0 {
-        wake_cold(word);
+        wake_cold(word, Announce::Flag);
+    }
+}
+
+/// As [`wake_if_parked`] for words any number of sleepers may wait on: wakes them all
+/// (each re-checks; those that lose the race park again).
+#[inline(always)]
+pub(crate) fn wake_all_if_parked(word: &AtomicU32, parked: &AtomicU32) {
+    fence(Ordering::SeqCst);
+    if parked.load(Ordering::Relaxed) != 0 {
+        wake_cold(word, Announce::Count);
     }
 }
 
 #[cold]
 #[inline(never)]
-fn wake_cold(word: &AtomicU32) {
-    sync::wake_one(word);
+fn wake_cold(word: &AtomicU32, announce: Announce) {
+    match announce {
+        Announce::Flag => sync::wake_one(word),
+        Announce::Count => sync::wake_all(word),
+    }
 }

@@ -31,7 +31,9 @@
 
 use super::role::{Claim, Role, RoleError};
 use super::sync::{AtomicU32, Cell, Ordering};
-use super::{Corrupted, PopError, PushError, Ready, block_until, deadline_after, wake_if_parked};
+use super::{
+    Announce, Corrupted, PopError, PushError, Ready, block_until, deadline_after, wake_if_parked,
+};
 use crate::ShmSafe;
 use crate::arch::CachePadded;
 use crate::hal::process::OwnerId;
@@ -301,13 +303,13 @@ impl<T: Copy + ShmSafe, const N: usize> Producer<'_, T, N> {
         let ring = self.ring;
         let mut parks = self.parks;
         let ready = block_until(
-            &ring.head.index,
             &ring.head.parked,
+            Announce::Flag,
             deadline,
             &mut parks,
             || {
                 Ok(match self.refresh()? {
-                    0 => Ready::No(self.head),
+                    0 => Ready::No(&ring.head.index, self.head),
                     _ => Ready::Yes,
                 })
             },
@@ -449,13 +451,13 @@ impl<T: Copy + ShmSafe, const N: usize> Consumer<'_, T, N> {
         let ring = self.ring;
         let mut parks = self.parks;
         let ready = block_until(
-            &ring.tail.index,
             &ring.tail.parked,
+            Announce::Flag,
             deadline,
             &mut parks,
             || {
                 Ok(match self.refresh()? {
-                    0 => Ready::No(self.tail),
+                    0 => Ready::No(&ring.tail.index, self.tail),
                     _ => Ready::Yes,
                 })
             },

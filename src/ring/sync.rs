@@ -55,7 +55,6 @@ pub(crate) fn wake_one(word: &AtomicU32) {
 
 /// Wakes every waiter on `word`.
 #[cfg(not(loom))]
-#[allow(dead_code)] // kept beside wake_one so the loom shim and this one stay parallel
 #[inline]
 pub(crate) fn wake_all(word: &AtomicU32) {
     crate::hal::wake_all(word);
