@@ -13,5 +13,5 @@ pub mod ring;
 mod shm_safe;
 
 pub use region::{Region, RegionError, attach, attach_timeout, init};
-pub use ring::{Mpmc, Spsc};
+pub use ring::{Mpmc, MsgRing, Spsc};
 pub use shm_safe::{ShmSafe, tag, tag_with};

@@ -36,11 +36,15 @@
 //! models and by the `count-syscalls` tests.
 
 mod mpmc;
+mod msg;
 mod role;
 mod spsc;
 pub(crate) mod sync;
 
 pub use mpmc::Mpmc;
+pub use msg::{
+    HEADER_CHECK, MsgConsumer, MsgProducer, MsgRing, ReadGrant, RecvError, SendError, WriteGrant,
+};
 pub use role::RoleError;
 pub use spsc::{Consumer, Producer, Spsc};
 

@@ -74,10 +74,12 @@ pub(crate) struct Role {
 #[cfg(not(loom))]
 crate::assert_layout!(Role, size = 8, align = 8);
 
+#[cfg(any(loom, target_has_atomic = "64"))]
 const fn pack(id: OwnerId) -> u64 {
     (id.token as u64) << 32 | id.pid as u64
 }
 
+#[cfg(any(loom, target_has_atomic = "64"))]
 const fn unpack(v: u64) -> OwnerId {
     OwnerId {
         pid: v as u32,
