@@ -158,7 +158,12 @@ pub(crate) fn block_until<'a>(
     parks: &mut u64,
     mut check: impl FnMut() -> Result<Ready<'a>, Corrupted>,
 ) -> Result<bool, Corrupted> {
-    let mut backoff = Backoff::new();
+    // Under loom a spin is just more interleavings to explore: check once, then park.
+    let mut backoff = if cfg!(loom) {
+        Backoff::with_limit(1)
+    } else {
+        Backoff::new()
+    };
     loop {
         if let Ready::Yes = check()? {
             return Ok(true);

@@ -65,7 +65,7 @@ struct Slot<T> {
 
 /// A bounded multi-producer multi-consumer ring of `N` items of `T`, in shared memory.
 ///
-/// * `T: Copy + ShmSafe`; `N` a power of two, `1 ..= 2^30` (checked at compile time).
+/// * `T: Copy + ShmSafe`; `N` a power of two, `2 ..= 2^30` (checked at compile time).
 /// * No roles: any thread of any process that maps the ring may push and pop.
 ///
 /// Real-time classes: [`try_push`](Self::try_push) / [`try_pop`](Self::try_pop) are
