@@ -110,17 +110,21 @@ fn msg_ring_matches_a_model() {
 /// A view of a ring's bytes as the words its code accesses, for the scribbler.
 struct Scribbler {
     /// (address, width in bytes) of every word that may be scribbled.
-    words: Vec<(usize, usize)>,
+    words: Vec<(*const u8, usize)>,
 }
+
+// SAFETY: the pointers address atomically-accessed words of a ring that outlives the
+// scribbler; sharing them between threads is what the test is about.
+unsafe impl Sync for Scribbler {}
 
 impl Scribbler {
     fn new(base: *const u8, u32_words: &[usize], u64_words: &[usize]) -> Self {
         let mut words = Vec::new();
         for &o in u32_words {
-            words.push((base as usize + o, 4));
+            words.push((base.wrapping_add(o), 4));
         }
         for &o in u64_words {
-            words.push((base as usize + o, 8));
+            words.push((base.wrapping_add(o), 8));
         }
         Self { words }
     }
@@ -139,9 +143,9 @@ impl Scribbler {
             // width, so this store races with them without undefined behaviour.
             unsafe {
                 if width == 4 {
-                    (*(addr as *const AtomicU32)).store(v as u32, Ordering::Relaxed);
+                    (*addr.cast::<AtomicU32>()).store(v as u32, Ordering::Relaxed);
                 } else {
-                    (*(addr as *const AtomicU64)).store(v, Ordering::Relaxed);
+                    (*addr.cast::<AtomicU64>()).store(v, Ordering::Relaxed);
                 }
             }
             std::thread::yield_now();

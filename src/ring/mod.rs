@@ -158,9 +158,10 @@ pub(crate) fn block_until<'a>(
     parks: &mut u64,
     mut check: impl FnMut() -> Result<Ready<'a>, Corrupted>,
 ) -> Result<bool, Corrupted> {
-    // Under loom a spin is just more interleavings to explore: check once, then park.
-    let mut backoff = if cfg!(loom) {
-        Backoff::with_limit(1)
+    // Under loom a spin is just more interleavings to explore, and Miri cannot run the
+    // spin hint's inline assembly: there, check once and park.
+    let mut backoff = if cfg!(any(loom, miri)) {
+        Backoff::with_limit(0)
     } else {
         Backoff::new()
     };
