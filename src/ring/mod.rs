@@ -76,7 +76,7 @@ pub enum PushError<T> {
 }
 
 impl<T> PushError<T> {
-    /// The item that was not pushed.
+    /// The item that was not pushed. Real-time class: wait-free.
     pub fn into_inner(self) -> T {
         match self {
             PushError::Full(v) | PushError::Corrupted(v) => v,

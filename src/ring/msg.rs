@@ -638,6 +638,8 @@ impl<const N: usize> WriteGrant<'_, '_, N> {
     /// consumer keeps to the ring protocol and nothing else writes the ring's memory; a
     /// corrupted or malicious peer could read or write them concurrently, which would be a
     /// data race. Use [`write_at`](Self::write_at) when the peer is not trusted.
+    ///
+    /// Real-time class: **wait-free**.
     #[cfg(not(loom))]
     pub unsafe fn as_mut_slice(&mut self) -> &mut [u8] {
         let p = self.producer.ring.data.ptr(self.start.wrapping_add(WORD));
@@ -882,6 +884,8 @@ impl<const N: usize> ReadGrant<'_, '_, N> {
     /// keeps to the ring protocol and nothing else writes the ring's memory; a corrupted or
     /// malicious peer could write them concurrently, which would be a data race. Use
     /// [`read_at`](Self::read_at) when the peer is not trusted.
+    ///
+    /// Real-time class: **wait-free**.
     #[cfg(not(loom))]
     pub unsafe fn as_slice(&self) -> &[u8] {
         let p = self.consumer.ring.data.ptr(self.start);
