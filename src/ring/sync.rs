@@ -18,7 +18,8 @@
 //! plain (non-atomic) copies that would be a data race, which is undefined behaviour in
 //! Rust's memory model, and the compiler may assume memory behind a plain read does not
 //! change. So payloads move as a sequence of **relaxed atomic loads and stores** of the
-//! widest word (8, 4, 2 or 1 bytes) that divides both the payload's size and its address.
+//! word of the type's alignment, capped at 8 bytes (a `T` is at an address and of a size
+//! that are multiples of its alignment), chosen at compile time.
 //! A racing access then yields a *torn* value (some words old, some new) and never UB, and
 //! a torn value is still a valid `T` because `T: ShmSafe` promises every bit pattern is
 //! valid. On x86_64 and aarch64 a relaxed atomic load or store of an aligned word is the
@@ -27,7 +28,7 @@
 //! into shared memory from a safe function.
 //!
 //! Every access to a given payload word uses the same width (the width is a function of
-//! the type and its fixed position), so there are no mixed-size atomic accesses either.
+//! the type alone), so there are no mixed-size atomic accesses either.
 
 #[cfg(not(loom))]
 pub(crate) use crate::hal::atomic::{AtomicU32, Ordering, fence};
@@ -114,13 +115,15 @@ impl<T: Copy> Cell<T> {
     #[inline(always)]
     pub(crate) unsafe fn read(&self) -> T {
         let mut out = core::mem::MaybeUninit::<T>::uninit();
-        // SAFETY: `self.0.get()` is valid for `size_of::<T>()` bytes; `out` is a private,
-        // writable buffer of the same size; the caller guarantees any bits are a valid T.
+        // SAFETY: `self.0.get()` is valid for `size_of::<T>()` bytes and aligned to
+        // `align_of::<T>()`, which divides the size; `out` is a private, writable buffer of
+        // the same size; the caller guarantees any bits are a valid T.
         unsafe {
             words::load(
                 self.0.get().cast::<u8>(),
                 out.as_mut_ptr().cast::<u8>(),
                 size_of::<T>(),
+                align_of::<T>(),
             );
             out.assume_init()
         }
@@ -133,12 +136,14 @@ impl<T: Copy> Cell<T> {
     /// Kept `unsafe` for symmetry with the loom cell, whose accesses must be checked.
     #[inline(always)]
     pub(crate) unsafe fn write(&self, value: T) {
-        // SAFETY: both pointers are valid for `size_of::<T>()` bytes; `value` is a local.
+        // SAFETY: both pointers are valid for `size_of::<T>()` bytes, the cell is aligned to
+        // `align_of::<T>()`, which divides the size; `value` is a local.
         unsafe {
             words::store(
                 self.0.get().cast::<u8>(),
                 (&raw const value).cast::<u8>(),
                 size_of::<T>(),
+                align_of::<T>(),
             );
         }
     }
@@ -177,25 +182,26 @@ unsafe impl<T: Copy + crate::ShmSafe> Sync for Cell<T> {}
 pub(crate) mod words {
     use core::sync::atomic::{AtomicU8, AtomicU16, AtomicU32, Ordering::Relaxed};
 
-    /// The widest word (≤ 8 bytes, and ≤ what the target can load atomically) dividing
-    /// both `addr` and `len`.
+    /// The word width for a payload whose address and length are multiples of `align`:
+    /// `align` itself, capped at 8 bytes (4 where the target has no 64-bit atomics).
+    /// `align` is a type's alignment, a constant, so the width (and the `match` on it in
+    /// the copy loops) is decided at compile time, and every access to a given payload
+    /// uses the same width.
     #[inline(always)]
-    fn width(addr: usize, len: usize) -> usize {
+    const fn width(align: usize) -> usize {
         let max = if cfg!(target_has_atomic = "64") { 8 } else { 4 };
-        // `x & x.wrapping_neg()` is the lowest set bit of `x`: the largest power of two
-        // dividing both `addr` and `len`, capped at `max` because `max` is or-ed in.
-        let x = addr | len | max;
-        x & x.wrapping_neg()
+        if align < max { align } else { max }
     }
 
     /// Copies `len` bytes from shared `src` to private `dst` with relaxed atomic loads.
     ///
     /// # Safety
     /// `src` is valid for reads and `dst` for writes of `len` bytes; they do not overlap;
-    /// `dst` is not accessed concurrently.
+    /// `dst` is not accessed concurrently; `src` and `len` are multiples of `align` (a
+    /// power of two).
     #[inline(always)]
-    pub(crate) unsafe fn load(src: *const u8, dst: *mut u8, len: usize) {
-        let w = width(src as usize, len);
+    pub(crate) unsafe fn load(src: *const u8, dst: *mut u8, len: usize, align: usize) {
+        let w = width(align);
         let mut i = 0;
         // SAFETY: (all arms) `src + i` is aligned to `w` (both `src` and every multiple of
         // `w` are) and in bounds; `dst` may be unaligned, hence `write_unaligned`.
@@ -238,10 +244,11 @@ pub(crate) mod words {
     /// Copies `len` bytes from private `src` to shared `dst` with relaxed atomic stores.
     ///
     /// # Safety
-    /// `src` is valid for reads and `dst` for writes of `len` bytes; they do not overlap.
+    /// `src` is valid for reads and `dst` for writes of `len` bytes; they do not overlap;
+    /// `dst` and `len` are multiples of `align` (a power of two).
     #[inline(always)]
-    pub(crate) unsafe fn store(dst: *mut u8, src: *const u8, len: usize) {
-        let w = width(dst as usize, len);
+    pub(crate) unsafe fn store(dst: *mut u8, src: *const u8, len: usize, align: usize) {
+        let w = width(align);
         let mut i = 0;
         // SAFETY: (all arms) `dst + i` is aligned to `w` and in bounds; `src` may be
         // unaligned, hence `read_unaligned`.
