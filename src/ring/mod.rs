@@ -24,7 +24,7 @@
 //! `sync` module's source docs.
 //!
 //! # Blocking without costing the other side
-//! A blocking call first spins with [`Backoff`](crate::arch::Backoff) (a few microseconds),
+//! A blocking call first spins with [`Backoff`] (a few microseconds),
 //! then sets a "parked" flag that lives on the *other* side's index line and sleeps on the
 //! other side's index word through [`crate::hal::wait_until`]. The non-blocking side, after
 //! publishing its index, issues one `SeqCst` fence and one relaxed load of that flag and
