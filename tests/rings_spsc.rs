@@ -261,7 +261,11 @@ fn blocking_hand_over_parks_and_never_times_out_with_data() {
         h.join().unwrap()
     });
     eprintln!("producer parked {producer_parks} times");
-    assert!(producer_parks > 0);
+    // Miri's scheduler (and its scaled-down count) need not ever leave the producer
+    // waiting past its spin budget; natively thousands of 20 µs consumer pauses do.
+    if !cfg!(miri) {
+        assert!(producer_parks > 0);
+    }
 }
 
 /// The same hand-over between processes: the consumer (child) parks on the producer's
