@@ -11,3 +11,11 @@ pub use shmsync_hal as hal;
 mod shm_safe;
 
 pub use shm_safe::{ShmSafe, tag, tag_with};
+
+// The loom models (`src/sync/loom_tests.rs`) use std threads and collections.
+#[cfg(all(loom, test, not(feature = "std")))]
+extern crate std;
+
+pub mod sync;
+
+pub use sync::{AutoResetEvent, Condvar, ManualResetEvent, Mutex, RwLock, Semaphore};
