@@ -8,8 +8,10 @@ extern crate std;
 pub use shmsync_arch as arch;
 pub use shmsync_hal as hal;
 
+pub mod region;
 mod shm_safe;
 
+pub use region::{Region, RegionError, attach, attach_timeout, init};
 pub use shm_safe::{ShmSafe, tag, tag_with};
 
 // The loom models (`src/sync/loom_tests.rs`) use std threads and collections.
