@@ -68,6 +68,7 @@ impl Core {
             return true;
         }
         self.waiters.fetch_add(1, Ordering::SeqCst);
+        shim::dekker_fence();
         let got = loop {
             // SeqCst: pairs with `set`'s SeqCst swap and waiters load.
             if self.try_take(consume, Ordering::SeqCst) {
@@ -91,9 +92,10 @@ impl Core {
     fn set(&self, all: bool) {
         // Only an UNSET → set transition can have sleepers to wake: a sleeper sleeps only
         // while the word is UNSET, and whoever set it before woke it.
-        if self.state.swap(SET, Ordering::SeqCst) == UNSET
-            && self.waiters.load(Ordering::SeqCst) != 0
-        {
+        if self.state.swap(SET, Ordering::SeqCst) == UNSET && {
+            shim::dekker_fence();
+            self.waiters.load(Ordering::SeqCst) != 0
+        } {
             if all {
                 shim::wake_all(&self.state);
             } else {

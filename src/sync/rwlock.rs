@@ -187,6 +187,7 @@ impl<T: ShmSafe> RwLock<T> {
         }
         // From here until we hold the lock or give up, new readers stay out.
         self.writers_waiting.fetch_add(1, Ordering::SeqCst);
+        shim::dekker_fence();
         let got = self.wait_for(deadline, || self.try_write());
         self.writers_waiting.fetch_sub(1, Ordering::SeqCst);
         if got.is_none() {
@@ -207,6 +208,7 @@ impl<T: ShmSafe> RwLock<T> {
             }
         }
         self.sleepers.fetch_add(1, Ordering::SeqCst);
+        shim::dekker_fence();
         let got = loop {
             let seq = self.seq.load(Ordering::SeqCst);
             // Re-check after reading `seq`: a change after this point bumps `seq`.
@@ -226,6 +228,7 @@ impl<T: ShmSafe> RwLock<T> {
     /// Wakes every sleeper if there is any; otherwise one atomic load.
     #[inline]
     fn notify(&self) {
+        shim::dekker_fence();
         if self.sleepers.load(Ordering::SeqCst) != 0 {
             self.seq.fetch_add(1, Ordering::SeqCst);
             shim::wake_all(&self.seq);

@@ -111,6 +111,7 @@ impl Semaphore {
             }
         }
         self.waiters.fetch_add(1, Ordering::SeqCst);
+        shim::dekker_fence();
         let got = loop {
             // SeqCst: pairs with `post`'s SeqCst count update and waiters load.
             let v = self.count.load(Ordering::SeqCst);
@@ -158,6 +159,7 @@ impl Semaphore {
                 Err(now) => v = now,
             }
         }
+        shim::dekker_fence();
         if self.waiters.load(Ordering::SeqCst) != 0 {
             if n == 1 {
                 shim::wake_one(&self.count);

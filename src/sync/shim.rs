@@ -9,6 +9,8 @@
 //!   (or every) waiter of that word, so a lost wakeup in a lock shows up as a loom
 //!   deadlock. A timed wait never sleeps: it yields and reports `TimedOut`, so loom
 //!   explores the "timeout fired" path of every timed operation.
+//! * `dekker_fence()`: nothing in real builds (the `SeqCst` accesses around it suffice);
+//!   a `SeqCst` fence under loom, which does not model `SeqCst` accesses.
 
 #[cfg(not(all(loom, test)))]
 mod imp {
@@ -28,6 +30,11 @@ mod imp {
     pub(crate) fn spin(backoff: &mut shmsync_arch::Backoff) {
         backoff.spin();
     }
+
+    /// Between a store and a load that form a store–load (Dekker) pair. Both are `SeqCst`
+    /// in the real code, which the C++/Rust memory model already orders: nothing to add.
+    #[inline(always)]
+    pub(crate) fn dekker_fence() {}
 
     /// `Instant::now() + d`, `None` when that overflows the clock (treated as no limit).
     #[inline]
@@ -109,6 +116,13 @@ mod imp {
 
     pub(crate) fn spin(_backoff: &mut shmsync_arch::Backoff) {
         loom::thread::yield_now();
+    }
+
+    /// loom models `SeqCst` accesses as `AcqRel` (tokio-rs/loom#180), so the store–load
+    /// pairs that rely on the single `SeqCst` order get the equivalent `SeqCst` fence,
+    /// which loom does model.
+    pub(crate) fn dekker_fence() {
+        loom::sync::atomic::fence(Ordering::SeqCst);
     }
 
     pub(crate) fn deadline_after(_d: core::time::Duration) -> Option<Instant> {
