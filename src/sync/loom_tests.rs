@@ -151,10 +151,13 @@ fn loom_auto_event_set_wakes_waiter() {
     });
 }
 
-/// Manual-reset event: one set releases two waiters.
+/// Manual-reset event: one set releases two waiters. Three threads: bounded to 3
+/// preemptions per execution to keep the search to minutes (loom's documented knob).
 #[test]
 fn loom_manual_event_releases_all() {
-    loom::model(|| {
+    let mut builder = loom::model::Builder::new();
+    builder.preemption_bound = Some(3);
+    builder.check(|| {
         let e = Arc::new(ManualResetEvent::new());
         let waiters: std::vec::Vec<_> = (0..2)
             .map(|_| {
