@@ -26,9 +26,18 @@ mod imp {
     }
 
     /// One step of a bounded spin. Real-time class: wait-free.
+    #[cfg(not(miri))]
     #[inline]
     pub(crate) fn spin(backoff: &mut shmsync_arch::Backoff) {
         backoff.spin();
+    }
+
+    /// Miri cannot run `cpu_relax`'s inline assembly: end the spin phase at once (the
+    /// callers then park, which is what Miri checks).
+    #[cfg(miri)]
+    pub(crate) fn spin(backoff: &mut shmsync_arch::Backoff) {
+        core::hint::spin_loop();
+        *backoff = shmsync_arch::Backoff::with_limit(0);
     }
 
     /// Between a store and a load that form a store–load (Dekker) pair. Both are `SeqCst`
