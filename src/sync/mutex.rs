@@ -282,25 +282,8 @@ impl<T: ShmSafe> Mutex<T> {
     fn lock_contended(&self, me: Me, deadline: Option<Instant>) -> Option<bool> {
         // Phase 1: spin while the holder is (probably) running and nobody is parked yet;
         // most critical sections are shorter than one park/unpark round trip.
-        let mut backoff = Backoff::new();
-        loop {
-            let v = self.state.load(Ordering::Relaxed);
-            if v & PID_MASK == UNLOCKED {
-                // Keep a PARKED bit another locker set: it still needs our unlock's wake.
-                let new = me.pid | (v & PARKED);
-                if self
-                    .state
-                    .compare_exchange(v, new, Ordering::Acquire, Ordering::Relaxed)
-                    .is_ok()
-                {
-                    return Some(false);
-                }
-                continue;
-            }
-            if v & PARKED != 0 || backoff.is_completed() {
-                break;
-            }
-            shim::spin(&mut backoff);
+        if self.spin_phase(me, 0) {
+            return Some(false);
         }
         // Phase 2: park on the word with PARKED set.
         loop {
@@ -328,8 +311,15 @@ impl<T: ShmSafe> Mutex<T> {
             }
             let parked = v | PARKED;
             match shim::wait_until(&self.state, parked, park_deadline(deadline)) {
-                // Released (or spurious): go round and try again.
-                Wait::Woken => {}
+                // Released (or spurious): spin again first (the lock is often re-taken
+                // by a thread that never parked and released soon after), then retry.
+                // Having parked, we take the lock with PARKED kept set: others may still
+                // be parked, and the wake that woke us was their only one.
+                Wait::Woken => {
+                    if self.spin_phase(me, PARKED) {
+                        return Some(false);
+                    }
+                }
                 // A whole check period (or our deadline) with the lock held.
                 Wait::TimedOut => {
                     let holder = parked & PID_MASK;
@@ -369,6 +359,33 @@ impl<T: ShmSafe> Mutex<T> {
                     }
                 }
             }
+        }
+    }
+
+    /// Spins (bounded by [`Backoff`]) while the lock is held and nobody is parked; takes it
+    /// if it comes free, OR-ing `extra` (0 or [`PARKED`]) into the new word. True when
+    /// taken.
+    #[inline]
+    fn spin_phase(&self, me: Me, extra: u32) -> bool {
+        let mut backoff = Backoff::new();
+        loop {
+            let v = self.state.load(Ordering::Relaxed);
+            if v & PID_MASK == UNLOCKED {
+                // Keep a PARKED bit another locker set: it still needs our unlock's wake.
+                let new = me.pid | (v & PARKED) | extra;
+                if self
+                    .state
+                    .compare_exchange(v, new, Ordering::Acquire, Ordering::Relaxed)
+                    .is_ok()
+                {
+                    return true;
+                }
+                continue;
+            }
+            if v & PARKED != 0 || backoff.is_completed() {
+                return false;
+            }
+            shim::spin(&mut backoff);
         }
     }
 
