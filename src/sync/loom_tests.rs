@@ -10,6 +10,14 @@ use loom::sync::Arc;
 use loom::sync::atomic::{AtomicU32, Ordering};
 use loom::thread;
 
+/// A loom model builder limited to `n` preemptions per execution (loom's documented knob
+/// for models of three or more threads).
+fn bounded(n: usize) -> loom::model::Builder {
+    let mut builder = loom::model::Builder::new();
+    builder.preemption_bound = Some(n);
+    builder
+}
+
 /// Two lockers: exclusion holds (never two inside) and no unlock wake is lost.
 #[test]
 fn loom_mutex_exclusion_and_wakeup() {
@@ -72,10 +80,11 @@ fn loom_condvar_no_lost_wakeup() {
     });
 }
 
-/// Semaphore: two posts, two waiters; both wake (no lost post wake-up).
+/// Semaphore: two posts, two waiters; both wake (no lost post wake-up). Three threads:
+/// bounded to 3 preemptions per execution.
 #[test]
 fn loom_semaphore_posts_reach_waiters() {
-    loom::model(|| {
+    bounded(3).check(|| {
         let s = Arc::new(Semaphore::new(0));
         let waiter = {
             let s = s.clone();
@@ -155,9 +164,7 @@ fn loom_auto_event_set_wakes_waiter() {
 /// preemptions per execution to keep the search to minutes (loom's documented knob).
 #[test]
 fn loom_manual_event_releases_all() {
-    let mut builder = loom::model::Builder::new();
-    builder.preemption_bound = Some(3);
-    builder.check(|| {
+    bounded(3).check(|| {
         let e = Arc::new(ManualResetEvent::new());
         let waiters: std::vec::Vec<_> = (0..2)
             .map(|_| {

@@ -123,8 +123,11 @@ mod imp {
         deadline.is_some()
     }
 
-    pub(crate) fn spin(_backoff: &mut shmsync_arch::Backoff) {
+    /// Ends the spin phase after one yield, so that the models reach the park/wake
+    /// protocol instead of finishing inside spin loops.
+    pub(crate) fn spin(backoff: &mut shmsync_arch::Backoff) {
         loom::thread::yield_now();
+        *backoff = shmsync_arch::Backoff::with_limit(0);
     }
 
     /// loom models `SeqCst` accesses as `AcqRel` (tokio-rs/loom#180), so the store–load
