@@ -35,6 +35,8 @@
 //! producers) reaching that slot see it as empty (full) until it is published. A process
 //! killed at that point leaves the slot unpublished for good and the ring stops at that
 //! slot. Other slots are never affected, and nothing is corrupted or read out of bounds.
+//! A process killed while *parked* leaves the sleeper count one too high: the ring stays
+//! correct, but publishers then make a (useless) wake syscall on every operation.
 
 use super::sync::{AtomicU32, Cell, Ordering};
 use super::{
