@@ -59,9 +59,7 @@ use args::Options;
 use hist::Histogram;
 use link::PipeLink;
 use rows::{ALL, Drive, Plan};
-use shared::{
-    ACK_DONE, ACK_FAILED, ACK_HELLO, ACK_READY, CMD_QUIT, Control, MAGIC, REGION_LEN, Region,
-};
+use shared::{ACK_DONE, ACK_FAILED, ACK_HELLO, ACK_READY, CMD_QUIT, Control, Mem, region_len};
 
 /// Watchdog state: between rows (handshakes have their own time limits).
 const IDLE: u32 = 0;
@@ -173,14 +171,15 @@ fn run(o: Options) {
 
     // The region, filled in before the peer starts.
     let name = unique_name();
-    let shm = SharedMemory::create_named(&name, REGION_LEN)
+    let shm = SharedMemory::create_named(&name, region_len())
         .unwrap_or_else(|e| fail(&format!("creating shared memory `{name}`: {e}")));
     let map = shm
         .map()
         .unwrap_or_else(|e| fail(&format!("mapping `{name}`: {e}")));
-    // SAFETY: the mapping is page-aligned, REGION_LEN bytes, and lives until `run` ends
-    // (the process exits from `run` or right after it).
-    let region = unsafe { Region::new(map.as_ptr()) };
+    // SAFETY: the mapping is page-aligned, region_len() bytes, fresh (nobody else has it
+    // yet), and lives until `run` ends (the process exits from `run` or right after it).
+    let region = unsafe { Mem::create(map.as_ptr()) }
+        .unwrap_or_else(|e| fail(&format!("creating the region: {e}")));
     let c = region.control();
     c.size.store(o.size as u32, Ordering::Relaxed);
     c.inject.store(o.inject, Ordering::Relaxed);
@@ -189,7 +188,6 @@ fn run(o: Options) {
         .store(pinned.map_or(0, |(_, b)| b as u32 + 1), Ordering::Relaxed);
     c.spin_limit.store(o.spin_limit + 1, Ordering::Relaxed);
     link::SPIN_LIMIT.store(o.spin_limit, Ordering::Relaxed);
-    c.magic.store(MAGIC, Ordering::Release);
 
     let exe = std::env::current_exe()
         .unwrap_or_else(|e| fail(&format!("finding this program's path: {e}")));

@@ -9,7 +9,7 @@ use crate::hist::Histogram;
 #[cfg(any(target_os = "linux", target_os = "android"))]
 use crate::link::RawFutex;
 use crate::link::{Fault, HalAdaptive, HalPark, Link, SlotLink, Spin};
-use crate::shared::{INJECT_DROP, INJECT_DUP, Region};
+use crate::shared::{INJECT_DROP, INJECT_DUP, Mem};
 
 /// The sequence number of the message that ends a row (data messages count from 1).
 pub const STOP: u64 = u64::MAX;
@@ -126,7 +126,7 @@ pub trait Visit {
 pub fn dispatch<P: Link, V: Visit>(
     row: usize,
     parent: bool,
-    region: &Region,
+    region: &Mem,
     pipe: &mut P,
     v: V,
 ) -> Option<V::Out> {

@@ -1,17 +1,19 @@
 //! The shared region both processes map, and the control protocol between them.
 //!
 //! ```text
-//! offset 0        Control (640 bytes): magic, settings, command/ack words, the two
-//!                 message words, each on its own 128-byte line
-//! offset 4096     ping data: MAX_MSG bytes, parent → peer
-//! offset 4096+64K pong data: MAX_MSG bytes, peer → parent
+//! offset 0             shmsync region header, then the root type `Shared` (control
+//!                      block; validated by `shmsync::attach` in the peer)
+//! data_offset()        ping data: MAX_MSG bytes, parent → peer
+//! + MAX_MSG            pong data: MAX_MSG bytes, peer → parent
 //! ```
 //!
-//! The data areas are plain bytes reached through raw pointers derived from the mapping:
-//! the message word of each direction orders them (the writer publishes the word with
-//! Release after copying; the reader copies after an Acquire load of the new word). Every
-//! value the peer reads from here is checked or clamped (`size`, the CPU, the spin limit).
+//! The data areas are plain bytes reached through raw pointers derived from the mapping,
+//! outside the root type: the message word of each direction orders them (the writer
+//! publishes the word with Release after copying; the reader copies after an Acquire
+//! load of the new word). Every value the peer reads from here is checked or clamped
+//! (the size, the CPU, the spin limit, the row number).
 
+use shmsync::ShmSafe;
 use shmsync::arch::CachePadded;
 use shmsync::hal::atomic::AtomicU32;
 use std::sync::atomic::AtomicU64;
@@ -20,15 +22,6 @@ use std::sync::atomic::AtomicU64;
 pub const MAX_MSG: usize = 64 * 1024;
 /// Smallest message: the 8-byte sequence number.
 pub const MIN_MSG: usize = 8;
-/// Offset of the parent → peer data area.
-pub const PING_DATA: usize = 4096;
-/// Offset of the peer → parent data area.
-pub const PONG_DATA: usize = PING_DATA + MAX_MSG;
-/// Bytes to map.
-pub const REGION_LEN: usize = PONG_DATA + MAX_MSG;
-
-/// Written by the parent before the peer starts; the peer refuses a region without it.
-pub const MAGIC: u32 = u32::from_le_bytes(*b"ppg1");
 
 /// `cmd` low byte: run the row with this number (1-based index into `rows::ALL`).
 /// `cmd` low byte 0xFF: leave.
@@ -39,7 +32,7 @@ pub const ACK_HELLO: u32 = 1;
 pub const ACK_READY: u32 = 2;
 /// `ack` low byte: the peer answered the stop message; `peer_count` holds its count.
 pub const ACK_DONE: u32 = 3;
-/// `ack` low byte: the peer could not set up the row (e.g. a ring role was taken).
+/// `ack` low byte: the peer could not set up the row (unknown or unavailable row).
 pub const ACK_FAILED: u32 = 4;
 
 /// `inject`: no fault.
@@ -49,12 +42,10 @@ pub const INJECT_DROP: u32 = 1;
 /// `inject`: the peer answers message `inject_at` twice.
 pub const INJECT_DUP: u32 = 2;
 
-/// The control block at offset 0. All zero bytes is the valid "nothing happened yet"
-/// state; every field is fixed-width.
+/// The control block. All zero bytes is the valid "nothing happened yet" state; every
+/// field is fixed-width.
 #[repr(C)]
 pub struct Control {
-    /// [`MAGIC`] once the parent filled in the settings.
-    pub magic: AtomicU32,
     /// Message size in bytes (the peer clamps it to `MIN_MSG..=MAX_MSG`).
     pub size: AtomicU32,
     /// Fault to inject (`INJECT_*`), for testing the tool's own checks.
@@ -79,44 +70,84 @@ pub struct Control {
 }
 
 shmsync::assert_layout!(Control, size = 640, align = 128, offsets = {
-    magic: 0, size: 4, inject: 8, inject_at: 12, peer_cpu: 16, spin_limit: 20, peer_count: 24,
+    size: 0, inject: 4, inject_at: 8, peer_cpu: 12, spin_limit: 16, peer_count: 24,
     cmd: 128, ack: 256, ping: 384, pong: 512,
 });
-const _: () = assert!(core::mem::size_of::<Control>() <= PING_DATA);
 
-/// The region as one process sees it: the control block and the two data areas.
-pub struct Region {
+/// The region's root type.
+#[repr(C)]
+pub struct Shared {
+    /// Settings, handshakes and the slot rows' message words.
+    pub control: Control,
+}
+
+shmsync::assert_layout!(Shared, size = 640, align = 128, offsets = { control: 0 });
+
+// SAFETY: repr(C), fixed-width atomics only (AtomicU64 is 8-aligned on every 64-bit
+// target shmsync supports, asserted above), zero is the idle state, any bit pattern is
+// a valid (if wrong) value that the peer checks, no process-local state.
+unsafe impl ShmSafe for Shared {
+    const TAG: u64 = shmsync::tag(b"examples/pingpong::Shared v1");
+}
+
+/// Where the data areas start: after the region header and root, on a page boundary.
+pub fn data_offset() -> usize {
+    shmsync::region::required_len::<Shared>().next_multiple_of(4096)
+}
+
+/// Bytes to map.
+pub fn region_len() -> usize {
+    data_offset() + 2 * MAX_MSG
+}
+
+/// The region as one process sees it: the validated root and the two data areas.
+pub struct Mem<'a> {
+    shared: &'a Shared,
     base: *mut u8,
 }
 
-impl Region {
-    /// Views a mapping of at least [`REGION_LEN`] bytes.
+impl<'a> Mem<'a> {
+    /// Creates the region (header and zeroed root) in a fresh mapping.
     ///
     /// # Safety
-    /// `base` is page-aligned, readable and writable for `REGION_LEN` bytes, and stays
-    /// mapped for as long as the `Region` (and anything borrowed from it) is used.
-    pub unsafe fn new(base: *mut u8) -> Self {
-        Self { base }
+    /// `base` is page-aligned, readable and writable for [`region_len`] bytes for `'a`,
+    /// and nobody else uses the memory yet.
+    pub unsafe fn create(base: *mut u8) -> Result<Self, shmsync::RegionError> {
+        // SAFETY: forwarded from the caller; the root part is data_offset() bytes.
+        let root = unsafe { shmsync::init::<Shared>(base, data_offset()) }?;
+        Ok(Self {
+            shared: root.get(),
+            base,
+        })
+    }
+
+    /// Attaches to a region another process created, validating its header.
+    ///
+    /// # Safety
+    /// `base` is page-aligned, readable and writable for [`region_len`] bytes for `'a`.
+    pub unsafe fn attach(base: *mut u8) -> Result<Self, shmsync::RegionError> {
+        // SAFETY: forwarded from the caller.
+        let root = unsafe { shmsync::attach::<Shared>(base, data_offset()) }?;
+        Ok(Self {
+            shared: root.get(),
+            base,
+        })
     }
 
     /// The control block.
-    pub fn control(&self) -> &Control {
-        // SAFETY: `base` is page-aligned (≥ 128) and valid for REGION_LEN bytes, more than
-        // size_of::<Control>()
-        // (`new`'s contract); Control is all atomics, valid for any bit pattern, and is
-        // only accessed through atomic operations by either process.
-        unsafe { &*self.base.cast::<Control>() }
+    pub fn control(&self) -> &'a Control {
+        &self.shared.control
     }
 
     /// The parent → peer data area (`MAX_MSG` bytes).
     pub fn ping_data(&self) -> *mut u8 {
-        // SAFETY: PING_DATA + MAX_MSG <= REGION_LEN, inside the mapping.
-        unsafe { self.base.add(PING_DATA) }
+        // SAFETY: data_offset() + MAX_MSG < region_len(), inside the mapping.
+        unsafe { self.base.add(data_offset()) }
     }
 
     /// The peer → parent data area (`MAX_MSG` bytes).
     pub fn pong_data(&self) -> *mut u8 {
-        // SAFETY: PONG_DATA + MAX_MSG == REGION_LEN, inside the mapping.
-        unsafe { self.base.add(PONG_DATA) }
+        // SAFETY: data_offset() + 2 * MAX_MSG == region_len(), inside the mapping.
+        unsafe { self.base.add(data_offset() + MAX_MSG) }
     }
 }
