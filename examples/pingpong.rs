@@ -272,6 +272,7 @@ fn run(o: Options) {
             &format!("start row `{}`", ALL[row].key),
         )
         .unwrap_or_else(|e| fail(&e));
+        link::SLEEPS.store(0, Ordering::Relaxed);
         STATE.store(RUNNING, Ordering::Release);
         let drive = Drive {
             plan,
@@ -299,7 +300,13 @@ fn run(o: Options) {
                 ALL[row].key, driven.sent
             ));
         }
-        results.push((row, driven, peer_received));
+        // Sleeps per message, both directions (the stop message and its answer included).
+        let sleeps = ALL[row].counts_sleeps().then(|| {
+            let total =
+                link::SLEEPS.load(Ordering::Relaxed) + c.peer_sleeps.load(Ordering::Relaxed);
+            total as f64 / (2 * (driven.sent + 1)) as f64
+        });
+        results.push((row, driven, peer_received, sleeps));
         eprintln!(
             "{}[{}/{}] {:<13} {:>11} round trips in {:.2} s, none lost",
             if tty { "\r\x1b[K" } else { "" },
@@ -321,13 +328,16 @@ fn run(o: Options) {
     let outcomes: Vec<report::Outcome> = results
         .iter()
         .zip(hists.iter())
-        .map(|(&(row, driven, peer_received), hist)| report::Outcome {
-            row: &ALL[row],
-            hist,
-            secs: driven.secs,
-            sent: driven.sent,
-            peer_received,
-        })
+        .map(
+            |(&(row, driven, peer_received, sleeps), hist)| report::Outcome {
+                row: &ALL[row],
+                hist,
+                secs: driven.secs,
+                sent: driven.sent,
+                peer_received,
+                sleeps,
+            },
+        )
         .collect();
     let header = header(sys::load_average());
     if o.json {

@@ -22,8 +22,19 @@ use shmsync::hal;
 use shmsync::hal::atomic::{AtomicU32, Ordering};
 use std::io::{self, Read, Write};
 use std::marker::PhantomData;
+use std::sync::atomic::AtomicU64;
 
 use crate::shared::MAX_MSG;
+
+/// Wait syscalls this process made in the blocking signals (reset per row): how often a
+/// receiver actually slept. Touched only on the slow path, right before the syscall.
+pub static SLEEPS: AtomicU64 = AtomicU64::new(0);
+
+/// Counts one sleep.
+#[inline]
+fn count_sleep() {
+    SLEEPS.fetch_add(1, Ordering::Relaxed);
+}
 
 /// Send counts are 31 bits wide, so [`HalAdaptive`] has a bit left for its parked flag.
 pub const COUNT_MASK: u32 = 0x7FFF_FFFF;
@@ -121,6 +132,7 @@ impl Signal for RawFutex {
             if v != last {
                 return v;
             }
+            count_sleep();
             // SAFETY: `word` is a live, aligned AtomicU32 the kernel only reads; a null
             // timeout waits without limit. EAGAIN / EINTR / spurious returns loop.
             unsafe {
@@ -153,6 +165,7 @@ impl Signal for HalPark {
             if v != last {
                 return v;
             }
+            count_sleep();
             hal::wait(word, last, None);
         }
     }
@@ -204,6 +217,7 @@ impl Signal for HalAdaptive {
                 continue; // the count moved meanwhile: re-check
             }
             // …and sleep while the word still says "count `last`, parked".
+            count_sleep();
             hal::wait(word, v | PARKED, None);
         }
     }

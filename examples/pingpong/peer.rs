@@ -84,6 +84,7 @@ fn run(name: &str) -> Result<(), String> {
             ack(generation, ACK_FAILED);
             continue;
         }
+        link::SLEEPS.store(0, Ordering::Relaxed);
         ack(generation, ACK_READY);
         let serve = Serve {
             buf: &mut buf,
@@ -94,6 +95,8 @@ fn run(name: &str) -> Result<(), String> {
             .ok_or("row unavailable")?
             .map_err(|e| format!("row `{}`: {e}", rows::ALL[row].key))?;
         c.peer_count.store(count, Ordering::Relaxed);
+        c.peer_sleeps
+            .store(link::SLEEPS.load(Ordering::Relaxed), Ordering::Relaxed);
         ack(generation, ACK_DONE);
     }
 }

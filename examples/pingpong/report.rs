@@ -17,6 +17,8 @@ pub struct Outcome<'a> {
     pub sent: u64,
     /// Data messages the peer counted (must equal `sent`).
     pub peer_received: u64,
+    /// Wait syscalls per message, both processes (None where not counted).
+    pub sleeps: Option<f64>,
 }
 
 /// What the run was, for the header and the JSON.
@@ -152,8 +154,8 @@ pub fn table(outcomes: &[Outcome], skipped: &Skipped) -> String {
     let mut s = String::new();
     let _ = writeln!(
         s,
-        "{:<13} {:<39} {:>11} {:>9} {:>9} {:>9} {:>9}  vs baseline (median, p99)",
-        "row", "what", "round trips", "median", "p99", "p99.9", "max"
+        "{:<13} {:<39} {:>11} {:>9} {:>9} {:>9} {:>9} {:>6}  vs baseline (median, p99)",
+        "row", "what", "round trips", "median", "p99", "p99.9", "max", "sleeps"
     );
     for o in outcomes {
         let h = o.hist;
@@ -171,7 +173,7 @@ pub fn table(outcomes: &[Outcome], skipped: &Skipped) -> String {
         }
         let _ = writeln!(
             s,
-            "{:<13} {:<39} {:>11} {:>9} {:>9} {:>9} {:>9}  {}",
+            "{:<13} {:<39} {:>11} {:>9} {:>9} {:>9} {:>9} {:>6}  {}",
             o.row.key,
             o.row.what,
             thousands(h.len()),
@@ -179,12 +181,17 @@ pub fn table(outcomes: &[Outcome], skipped: &Skipped) -> String {
             ns(h.quantile(0.99) as f64),
             ns(h.quantile(0.999) as f64),
             ns(h.max() as f64),
+            o.sleeps.map_or("-".into(), |x| format!("{x:.2}")),
             cmp.trim_end()
         );
     }
     for (row, why) in skipped {
         let _ = writeln!(s, "{:<13} skipped: {why}", row.key);
     }
+    let _ = writeln!(
+        s,
+        "sleeps: wait syscalls per message, both processes (1.00 = every receive parked)"
+    );
     s
 }
 
@@ -325,7 +332,7 @@ pub fn json(h: &Header, outcomes: &[Outcome], skipped: &Skipped) -> String {
             "{}\n    {{\"key\": {}, \"what\": {}, \"round_trips\": {}, \"seconds\": {}, \
              \"messages_sent\": {}, \"peer_received\": {}, \"min_ns\": {}, \"median_ns\": {}, \
              \"p90_ns\": {}, \"p99_ns\": {}, \"p999_ns\": {}, \"max_ns\": {}, \"mean_ns\": {}, \
-             \"baseline\": {}, \"ratio_median\": {}, \"ratio_p99\": {}, \"target\": {}, \
+             \"sleeps_per_message\": {}, \"baseline\": {}, \"ratio_median\": {}, \"ratio_p99\": {}, \"target\": {}, \
              \"target_met\": {}}}",
             if i == 0 { "" } else { "," },
             json_str(o.row.key),
@@ -341,6 +348,7 @@ pub fn json(h: &Header, outcomes: &[Outcome], skipped: &Skipped) -> String {
             hi.quantile(0.999),
             hi.max(),
             json_num(Some(hi.mean())),
+            json_num(o.sleeps),
             o.row.baseline.map_or("null".into(), json_str),
             json_num(r.map(|r| r.1)),
             json_num(r.map(|r| r.2)),
@@ -410,6 +418,7 @@ mod tests {
             secs: 1.0,
             sent: 100,
             peer_received: 100,
+            sleeps: None,
         };
         let outs = [o(find("futex"), &futex), o(find("hal-block"), &hal)];
         let (key, r50, _) = ratio(&outs, &outs[1]).unwrap();

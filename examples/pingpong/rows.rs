@@ -100,6 +100,12 @@ impl Row {
         self.kind != Kind::Futex || cfg!(any(target_os = "linux", target_os = "android"))
     }
 
+    /// Whether the row's sleeps are counted (`link::SLEEPS`): the futex-based rows. The
+    /// pipe sleeps inside `read`, out of sight.
+    pub fn counts_sleeps(&self) -> bool {
+        !matches!(self.kind, Kind::Pipe)
+    }
+
     /// Why the row cannot run here.
     pub fn unavailable_reason(&self) -> &'static str {
         "the raw futex row is Linux-only (macOS's kernel wait, __ulock_wait, is private \

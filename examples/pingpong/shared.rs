@@ -58,6 +58,8 @@ pub struct Control {
     pub spin_limit: AtomicU32,
     /// Messages the peer received in the last row (not counting the stop message).
     pub peer_count: AtomicU64,
+    /// Wait syscalls the peer made in the last row (`link::SLEEPS`).
+    pub peer_sleeps: AtomicU64,
     /// Parent → peer: `generation << 8 | row number` or `CMD_QUIT`; each command carries
     /// a new generation, so the word always changes.
     pub cmd: CachePadded<AtomicU32>,
@@ -71,6 +73,7 @@ pub struct Control {
 
 shmsync::assert_layout!(Control, size = 640, align = 128, offsets = {
     size: 0, inject: 4, inject_at: 8, peer_cpu: 12, spin_limit: 16, peer_count: 24,
+    peer_sleeps: 32,
     cmd: 128, ack: 256, ping: 384, pong: 512,
 });
 
