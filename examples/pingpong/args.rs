@@ -17,7 +17,8 @@ options:
   --duration SECS     measure each row for SECS seconds (default 1.5)
   --count N           measure exactly N round trips per row instead
   --warmup SECS       unmeasured round trips before each row (default 0.25)
-  --size BYTES        message size, 8..=65536 (default 8: the sequence number alone)
+  --size BYTES        message size, a multiple of 8 up to 65536 (default 8: the
+                      sequence number alone)
   --pin [A,B]         pin this process to CPU A and the peer to CPU B (default 0,1);
                       Linux only: macOS has no public API for it (a note is printed)
   --spin-limit N      Backoff steps of the adaptive rows before they park: 2^N - 1
@@ -153,9 +154,9 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
             }
             "--size" => {
                 let n = number("--size", &value("--size")?)?;
-                if !(MIN_MSG as u64..=MAX_MSG as u64).contains(&n) {
+                if !(MIN_MSG as u64..=MAX_MSG as u64).contains(&n) || n % 8 != 0 {
                     return Err(format!(
-                        "--size must be {MIN_MSG}..={MAX_MSG} bytes, not {n}"
+                        "--size must be a multiple of 8 in {MIN_MSG}..={MAX_MSG} bytes, not {n}"
                     ));
                 }
                 o.size = n as usize;
@@ -284,6 +285,7 @@ mod tests {
         for (args, needle) in [
             (&["--size", "4"][..], "--size"),
             (&["--size", "65537"][..], "--size"),
+            (&["--size", "12"][..], "multiple of 8"),
             (&["--count", "0"][..], "--count"),
             (&["--duration", "-1"][..], "--duration"),
             (&["--duration", "0"][..], "--duration"),

@@ -53,6 +53,9 @@ pub enum Fault {
     Closed,
     /// A read or write failed.
     Io(io::Error),
+    /// A ring refused the message or reported corruption.
+    #[allow(dead_code)] // until the ring rows are built
+    Ring(&'static str),
 }
 
 impl std::fmt::Display for Fault {
@@ -70,6 +73,7 @@ impl std::fmt::Display for Fault {
             ),
             Fault::Closed => write!(f, "the pipe closed: the peer is gone"),
             Fault::Io(e) => write!(f, "{e}"),
+            Fault::Ring(what) => f.write_str(what),
         }
     }
 }
