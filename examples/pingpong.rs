@@ -276,7 +276,7 @@ fn run(o: Options) {
         STATE.store(RUNNING, Ordering::Release);
         let drive = Drive {
             plan,
-            hist,
+            hist: &mut *hist,
             out: &mut out,
             inp: &mut inp,
             progress: &PROGRESS,
@@ -306,15 +306,19 @@ fn run(o: Options) {
                 link::SLEEPS.load(Ordering::Relaxed) + c.peer_sleeps.load(Ordering::Relaxed);
             total as f64 / (2 * (driven.sent + 1)) as f64
         });
+        let measured = hist.len();
         results.push((row, driven, peer_received, sleeps));
         eprintln!(
-            "{}[{}/{}] {:<13} {:>11} round trips in {:.2} s, none lost",
+            "{}[{}/{}] {:<13} {:>11} round trips measured in {:.2} s (+{} warm-up); \
+             all {} messages answered in order and counted by the peer",
             if tty { "\r\x1b[K" } else { "" },
             pos + 1,
             rows.len(),
             ALL[row].key,
+            report::thousands(measured),
+            driven.secs,
+            report::thousands(driven.sent - measured),
             report::thousands(driven.sent),
-            driven.secs
         );
     }
 
