@@ -104,8 +104,12 @@ pub fn region_len() -> usize {
 }
 
 /// The region as one process sees it: the validated root and the two data areas.
+///
+/// Holds the `shmsync::Region` handle for as long as the process uses the region: with
+/// the Mach wake protocol (macOS) that handle is the process's membership of the region's
+/// waiter table, and dropping it would leave the table.
 pub struct Mem<'a> {
-    shared: &'a Shared,
+    root: shmsync::Region<'a, Shared>,
     base: *mut u8,
 }
 
@@ -118,10 +122,7 @@ impl<'a> Mem<'a> {
     pub unsafe fn create(base: *mut u8) -> Result<Self, shmsync::RegionError> {
         // SAFETY: forwarded from the caller; the root part is data_offset() bytes.
         let root = unsafe { shmsync::init::<Shared>(base, data_offset()) }?;
-        Ok(Self {
-            shared: root.get(),
-            base,
-        })
+        Ok(Self { root, base })
     }
 
     /// Attaches to a region another process created, validating its header.
@@ -131,15 +132,12 @@ impl<'a> Mem<'a> {
     pub unsafe fn attach(base: *mut u8) -> Result<Self, shmsync::RegionError> {
         // SAFETY: forwarded from the caller.
         let root = unsafe { shmsync::attach::<Shared>(base, data_offset()) }?;
-        Ok(Self {
-            shared: root.get(),
-            base,
-        })
+        Ok(Self { root, base })
     }
 
     /// The control block.
     pub fn control(&self) -> &'a Control {
-        &self.shared.control
+        &self.root.get().control
     }
 
     /// The parent → peer data area (`MAX_MSG` bytes).
