@@ -129,6 +129,9 @@ pub fn header(h: &Header) -> String {
         load(h.load.0),
         h.backend
     );
+    if let Some(busy) = busy_note(h.load.0, h.cpus) {
+        let _ = writeln!(s, "{busy}");
+    }
     let per_row = match h.count {
         Some(n) => format!("{} round trips per row", thousands(n)),
         None => format!("{:.2} s per row", h.duration),
@@ -147,6 +150,19 @@ pub fn header(h: &Header) -> String {
         (1u32 << h.spin_limit) - 1
     );
     s
+}
+
+/// A warning when other work competes for the CPUs: a spinning round trip needs both
+/// processes on a CPU at the same moment, so on a busy machine its tail (or median)
+/// measures the scheduler's time slices, not the primitive.
+pub fn busy_note(load: Option<f64>, cpus: usize) -> Option<String> {
+    let load = load?;
+    (load >= cpus as f64 / 2.0).then(|| {
+        format!(
+            "note: busy machine (load {load:.1} on {cpus} CPUs): spinning rows need both \
+             processes running at once and will show scheduler time slices (ms)"
+        )
+    })
 }
 
 /// The results table.
@@ -401,6 +417,13 @@ mod tests {
         assert_eq!(short(10_000.0), "10µ");
         assert_eq!(short(coarse_low(50, PER_DECADE)), "100µ");
         assert_eq!(json_str("a\"b\\c\n"), "\"a\\\"b\\\\c\\u000a\"");
+        assert!(busy_note(Some(0.4), 2).is_none());
+        assert!(
+            busy_note(Some(1.0), 2)
+                .unwrap()
+                .contains("load 1.0 on 2 CPUs")
+        );
+        assert!(busy_note(None, 2).is_none());
     }
 
     #[test]
