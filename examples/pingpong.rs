@@ -12,9 +12,13 @@
 //!
 //! * baselines: a bare `AtomicU32` spin ping-pong, a bare shared-futex ping-pong (raw
 //!   `SYS_futex`, Linux only) and a pipe ping-pong;
-//! * shmsync: the hal's wait/wake parking on every message (judged against the raw
-//!   futex: target ≤ 1.05×), and adaptive waiting — an `arch::Backoff` spin, then park
-//!   (target: sub-microsecond median while the peer answers within the spin window).
+//! * shmsync's hal: wait/wake parking on every message (judged against the raw futex:
+//!   target ≤ 1.05×), and adaptive waiting — an `arch::Backoff` spin, then park (target:
+//!   sub-microsecond median while the peer answers within the spin window);
+//! * shmsync's rings: two `Spsc<u64, 8192>` in the region, one per direction, with
+//!   `try_push` / `try_pop` spinning (target ≤ 1.25× the bare atomic) and with the ring's
+//!   own blocking `pop(None)` (spin, then park; target: sub-microsecond median). The ring
+//!   has no "park at once" pop, so the park-every-time comparison is the hal row's.
 //!
 //! Every message carries a sequence number. The receiver of each direction checks that
 //! the message word moved by exactly one and that the sequence number is the next one;
@@ -38,6 +42,8 @@ mod link;
 mod peer;
 #[path = "pingpong/report.rs"]
 mod report;
+#[path = "pingpong/ring.rs"]
+mod ring;
 #[path = "pingpong/rows.rs"]
 mod rows;
 #[path = "pingpong/shared.rs"]
@@ -148,6 +154,8 @@ fn wait_ack(c: &Control, generation: u32, want: u32, what: &str) -> Result<(), S
 fn run(o: Options) {
     JSON.store(u32::from(o.json), Ordering::Relaxed);
     let tty = std::io::stderr().is_terminal();
+    // Before pinning, which narrows what this process may use to one CPU.
+    let cpus = sys::cpus();
     let mut skipped: report::Skipped = Vec::new();
     let rows: Vec<usize> = o
         .rows
@@ -228,7 +236,7 @@ fn run(o: Options) {
     let header = |load_after| report::Header {
         os: std::env::consts::OS,
         arch: std::env::consts::ARCH,
-        cpus: sys::cpus(),
+        cpus,
         backend: hal::backend().name(),
         size: o.size,
         spin_limit: o.spin_limit,
@@ -283,7 +291,7 @@ fn run(o: Options) {
             measuring_since: &MEASURING_SINCE,
         };
         let driven = rows::dispatch(row, true, &region, &mut pipe, drive)
-            .unwrap_or_else(|| fail("row unavailable"))
+            .unwrap_or_else(|e| fail(&format!("row `{}`: {e}", ALL[row].key)))
             .unwrap_or_else(|e| fail(&format!("row `{}`: {e}", ALL[row].key)));
         STATE.store(IDLE, Ordering::Release);
         wait_ack(

@@ -54,7 +54,6 @@ pub enum Fault {
     /// A read or write failed.
     Io(io::Error),
     /// A ring refused the message or reported corruption.
-    #[allow(dead_code)] // until the ring rows are built
     Ring(&'static str),
 }
 

@@ -92,7 +92,7 @@ fn run(name: &str) -> Result<(), String> {
             inject_at,
         };
         let count = rows::dispatch(row, false, &region, &mut pipe, serve)
-            .ok_or("row unavailable")?
+            .map_err(|e| format!("row `{}`: {e}", rows::ALL[row].key))?
             .map_err(|e| format!("row `{}`: {e}", rows::ALL[row].key))?;
         c.peer_count.store(count, Ordering::Relaxed);
         c.peer_sleeps

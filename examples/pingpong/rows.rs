@@ -9,6 +9,7 @@ use crate::hist::Histogram;
 #[cfg(any(target_os = "linux", target_os = "android"))]
 use crate::link::RawFutex;
 use crate::link::{Fault, HalAdaptive, HalPark, Link, SlotLink, Spin};
+use crate::ring::{RingAdaptive, RingLink, RingSpin};
 use crate::shared::{INJECT_DROP, INJECT_DUP, Mem};
 
 /// The sequence number of the message that ends a row (data messages count from 1).
@@ -27,6 +28,10 @@ pub enum Kind {
     HalBlock,
     /// `arch::Backoff` spin, then `hal::wait`.
     HalAdaptive,
+    /// `shmsync::Spsc` rings, `try_pop` spinning.
+    RingSpin,
+    /// `shmsync::Spsc` rings, `pop(None)`: the ring's spin, then park.
+    RingAdaptive,
 }
 
 /// What a row is judged against (issue 7's targets).
@@ -92,6 +97,20 @@ pub const ALL: &[Row] = &[
         baseline: Some("spin"),
         target: Target::MedianBelowNs(1_000),
     },
+    Row {
+        key: "ring-spin",
+        what: "shmsync Spsc try_push/try_pop, spinning",
+        kind: Kind::RingSpin,
+        baseline: Some("spin"),
+        target: Target::Ratio(1.25),
+    },
+    Row {
+        key: "ring-adaptive",
+        what: "shmsync Spsc pop(None): spin, then park",
+        kind: Kind::RingAdaptive,
+        baseline: Some("spin"),
+        target: Target::MedianBelowNs(1_000),
+    },
 ];
 
 impl Row {
@@ -128,15 +147,22 @@ pub trait Visit {
 }
 
 /// Builds row `row`'s link for one side and hands it to `v`. `pipe` is the side's pipe
-/// link, used by the pipe row. Returns `None` for a row this build cannot run.
+/// link, used by the pipe row. Fails for a row this build cannot run, or when a ring role
+/// cannot be claimed.
 pub fn dispatch<P: Link, V: Visit>(
     row: usize,
     parent: bool,
     region: &Mem,
     pipe: &mut P,
     v: V,
-) -> Option<V::Out> {
+) -> Result<V::Out, String> {
     let c = region.control();
+    let shared = region.shared();
+    let (ring_tx, ring_rx) = if parent {
+        (&shared.to_peer, &shared.to_parent)
+    } else {
+        (&shared.to_parent, &shared.to_peer)
+    };
     let (tx, tx_data, rx, rx_data) = if parent {
         (&*c.ping, region.ping_data(), &*c.pong, region.pong_data())
     } else {
@@ -148,18 +174,26 @@ pub fn dispatch<P: Link, V: Visit>(
             // row; this side writes only its tx area and reads only its rx area, and the
             // ping-pong keeps one message per direction in flight.
             let mut link = unsafe { SlotLink::<$signal>::new(tx, tx_data, rx, rx_data) };
-            Some(v.visit(&mut link))
+            Ok(v.visit(&mut link))
         }};
     }
-    match ALL.get(row)?.kind {
+    macro_rules! ring {
+        ($pop:ty) => {{
+            let mut link = RingLink::<$pop>::new(ring_tx, ring_rx)?;
+            Ok(v.visit(&mut link))
+        }};
+    }
+    match ALL.get(row).ok_or("no such row")?.kind {
         Kind::Spin => slot!(Spin),
         #[cfg(any(target_os = "linux", target_os = "android"))]
         Kind::Futex => slot!(RawFutex),
         #[cfg(not(any(target_os = "linux", target_os = "android")))]
-        Kind::Futex => None,
-        Kind::Pipe => Some(v.visit(pipe)),
+        Kind::Futex => Err(ALL[row].unavailable_reason().into()),
+        Kind::Pipe => Ok(v.visit(pipe)),
         Kind::HalBlock => slot!(HalPark),
         Kind::HalAdaptive => slot!(HalAdaptive),
+        Kind::RingSpin => ring!(RingSpin),
+        Kind::RingAdaptive => ring!(RingAdaptive),
     }
 }
 

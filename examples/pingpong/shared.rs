@@ -2,7 +2,8 @@
 //!
 //! ```text
 //! offset 0             shmsync region header, then the root type `Shared` (control
-//!                      block; validated by `shmsync::attach` in the peer)
+//!                      block and the ring rows' two `Spsc` rings; validated by
+//!                      `shmsync::attach` in the peer)
 //! data_offset()        ping data: MAX_MSG bytes, parent → peer
 //! + MAX_MSG            pong data: MAX_MSG bytes, peer → parent
 //! ```
@@ -14,6 +15,8 @@
 //! (the size, the CPU, the spin limit, the row number).
 
 use shmsync::ShmSafe;
+
+use crate::ring::{RING_N, Ring};
 use shmsync::arch::CachePadded;
 use shmsync::hal::atomic::AtomicU32;
 use std::sync::atomic::AtomicU64;
@@ -82,15 +85,24 @@ shmsync::assert_layout!(Control, size = 640, align = 128, offsets = {
 pub struct Shared {
     /// Settings, handshakes and the slot rows' message words.
     pub control: Control,
+    /// The ring rows' parent → peer ring.
+    pub to_peer: Ring,
+    /// The ring rows' peer → parent ring.
+    pub to_parent: Ring,
 }
 
-shmsync::assert_layout!(Shared, size = 640, align = 128, offsets = { control: 0 });
+/// One ring: 384 bytes of indices and roles, then 8,192 slots of 8 bytes.
+const RING_SIZE: usize = 384 + 8 * RING_N;
+shmsync::assert_layout!(Shared, size = 640 + 2 * RING_SIZE, align = 128, offsets = {
+    control: 0, to_peer: 640, to_parent: 640 + RING_SIZE,
+});
 
-// SAFETY: repr(C), fixed-width atomics only (AtomicU64 is 8-aligned on every 64-bit
-// target shmsync supports, asserted above), zero is the idle state, any bit pattern is
-// a valid (if wrong) value that the peer checks, no process-local state.
+// SAFETY: repr(C) of fixed-width atomics (AtomicU64 is 8-aligned on every 64-bit target
+// shmsync supports, asserted above) and two rings (ShmSafe); zero is the idle state and
+// empty rings, any bit pattern is a valid (if wrong) value that the peer checks or the
+// rings reject; no process-local state.
 unsafe impl ShmSafe for Shared {
-    const TAG: u64 = shmsync::tag(b"examples/pingpong::Shared v1");
+    const TAG: u64 = shmsync::tag_with(shmsync::tag(b"examples/pingpong::Shared v2"), Ring::TAG);
 }
 
 /// Where the data areas start: after the region header and root, on a page boundary.
@@ -138,6 +150,11 @@ impl<'a> Mem<'a> {
     /// The control block.
     pub fn control(&self) -> &'a Control {
         &self.root.get().control
+    }
+
+    /// The whole root (control block and rings).
+    pub fn shared(&self) -> &'a Shared {
+        self.root.get()
     }
 
     /// The parent → peer data area (`MAX_MSG` bytes).
