@@ -21,8 +21,9 @@ options:
                       sequence number alone)
   --pin [A,B]         pin this process to CPU A and the peer to CPU B (default 0,1);
                       Linux only: macOS has no public API for it (a note is printed)
-  --spin-limit N      Backoff steps of the adaptive rows before they park: 2^N - 1
-                      cpu_relax calls (default 7, the library default; at most 16)
+  --spin-limit N      Backoff steps of the hal-adaptive row before it parks: 2^N - 1
+                      cpu_relax calls (default 7, the library default; at most 16);
+                      ring-adaptive keeps the ring's own spin
   --rows LIST         comma-separated rows to run (default all): ROWS
   --json              print the results as JSON on stdout (progress stays on stderr)
   --no-hist           leave out the terminal histogram
@@ -56,7 +57,7 @@ pub struct Options {
     pub size: usize,
     /// (this process's CPU, the peer's CPU).
     pub pin: Option<(usize, usize)>,
-    /// Backoff limit of the adaptive rows.
+    /// Backoff limit of the hal-adaptive row.
     pub spin_limit: u32,
     /// Indexes into `rows::ALL`, in run order.
     pub rows: Vec<usize>,

@@ -33,7 +33,7 @@ pub struct Header {
     pub backend: &'static str,
     /// Message bytes.
     pub size: usize,
-    /// Backoff limit of the adaptive rows.
+    /// Backoff limit of the hal-adaptive row.
     pub spin_limit: u32,
     /// CPUs the two processes were pinned to.
     pub pinned: Option<(usize, usize)>,
@@ -105,7 +105,11 @@ fn verdict(outcomes: &[Outcome], o: &Outcome) -> Option<(String, Option<bool>)> 
     match o.row.target {
         Target::None => None,
         Target::Ratio(max) => {
-            let met = ratio(outcomes, o).map(|(_, r, _)| r <= max);
+            let met = match ratio(outcomes, o) {
+                // A baseline that lost its CPU for whole time slices says nothing.
+                _ if baseline_starved(outcomes, o) => None,
+                r => r.map(|(_, r, _)| r <= max),
+            };
             Some((format!("median ≤ {max:.2}× {}", o.row.baseline?), met))
         }
         Target::MedianBelowNs(limit) => Some((
@@ -113,6 +117,19 @@ fn verdict(outcomes: &[Outcome], o: &Outcome) -> Option<(String, Option<bool>)> 
             Some(o.hist.quantile(0.5) < limit),
         )),
     }
+}
+
+/// No round trip of these transports takes a millisecond unless a process lost its CPU:
+/// a baseline median that slow measured the scheduler's time slices.
+const STARVED_NS: u64 = 1_000_000;
+
+/// Whether `o`'s baseline ran but its median is scheduler-bound (≥ 1 ms).
+fn baseline_starved(outcomes: &[Outcome], o: &Outcome) -> bool {
+    o.row.baseline.is_some_and(|key| {
+        outcomes
+            .iter()
+            .any(|b| b.row.key == key && b.hist.quantile(0.5) >= STARVED_NS)
+    })
 }
 
 /// The header lines.
@@ -142,7 +159,7 @@ pub fn header(h: &Header) -> String {
     };
     let _ = writeln!(
         s,
-        "message {} B, {per_row} after {:.2} s warm-up, {pin}, adaptive spin limit {} \
+        "message {} B, {per_row} after {:.2} s warm-up, {pin}, hal-adaptive spin limit {} \
          ({} cpu_relax)",
         h.size,
         h.warmup,
@@ -183,6 +200,9 @@ pub fn table(outcomes: &[Outcome], skipped: &Skipped) -> String {
             let v = match met {
                 Some(true) => "met",
                 Some(false) => "MISSED",
+                None if baseline_starved(outcomes, o) => {
+                    "inconclusive: the baseline lost its CPU (median ≥ 1 ms)"
+                }
                 None => "no baseline run",
             };
             let _ = write!(cmp, "  [{target}: {v}]");
@@ -479,5 +499,12 @@ mod tests {
         assert!(j.contains("\"target_met\": false"), "{j}");
         assert!(j.contains("\"median_ns\": 10000"), "{j}");
         assert!(histogram(&outs).lines().count() == 4);
+
+        // A scheduler-bound baseline (median ≥ 1 ms) makes the ratio inconclusive.
+        let mut slow = Histogram::new();
+        slow.record(5_000_000);
+        let outs = [o(find("futex"), &slow), o(find("hal-block"), &hal)];
+        assert_eq!(verdict(&outs, &outs[1]).unwrap().1, None);
+        assert!(table(&outs, &vec![]).contains("inconclusive"));
     }
 }
