@@ -215,20 +215,15 @@ fn run(o: Options) {
     let child = Arc::new(Mutex::new(child));
     let watchdog = {
         let child = Arc::clone(&child);
-        let rows = rows.clone();
         let stall = o.stall;
-        std::thread::spawn(move || watch(&child, &rows, stall, tty))
+        let steps = rows.len() * o.rounds.max(1) as usize;
+        std::thread::spawn(move || watch(&child, steps, stall, tty))
     };
     wait_ack(c, 0, ACK_HELLO, "attach to the region").unwrap_or_else(|e| fail(&e));
     // Both processes have it mapped: remove the name now, so nothing is left behind
     // whatever happens next.
     drop(shm);
 
-    let plan = Plan {
-        warmup: o.warmup,
-        duration: o.duration,
-        count: o.count,
-    };
     let load_before = sys::load_average();
     let unix_time = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -243,6 +238,7 @@ fn run(o: Options) {
         pinned,
         duration: o.duration.as_secs_f64(),
         count: o.count,
+        rounds: o.rounds,
         warmup: o.warmup.as_secs_f64(),
         load: (load_before, load_after),
         unix_time,
@@ -254,102 +250,75 @@ fn run(o: Options) {
 
     // All allocation happens here, before the first timed round trip.
     let mut hists: Vec<Histogram> = rows.iter().map(|_| Histogram::new()).collect();
+    let mut totals = vec![Totals::default(); rows.len()];
     let mut out = vec![0u8; o.size];
     let mut inp = vec![0u8; o.size];
     // Payload bytes after the sequence number: a fixed pattern the echo carries back.
     for (i, b) in out.iter_mut().enumerate().skip(8) {
         *b = i as u8;
     }
-    let mut results = Vec::with_capacity(rows.len());
-    for (pos, (&row, hist)) in rows.iter().zip(hists.iter_mut()).enumerate() {
-        let generation = pos as u32 + 1;
-        // Fresh message words (count 0, nobody parked) before the peer builds its link.
-        c.ping.store(0, Ordering::Relaxed);
-        c.pong.store(0, Ordering::Relaxed);
-        ROW.store(row, Ordering::Relaxed);
-        ROW_POS.store(pos + 1, Ordering::Relaxed);
-        PROGRESS.store(0, Ordering::Relaxed);
-        MEASURING_SINCE.store(0, Ordering::Relaxed);
-        c.cmd
-            .store(generation << 8 | (row as u32 + 1), Ordering::Release);
-        hal::wake_one(&c.cmd);
-        wait_ack(
-            c,
-            generation,
-            ACK_READY,
-            &format!("start row `{}`", ALL[row].key),
-        )
-        .unwrap_or_else(|e| fail(&e));
-        link::SLEEPS.store(0, Ordering::Relaxed);
-        STATE.store(RUNNING, Ordering::Release);
-        let drive = Drive {
-            plan,
-            hist: &mut *hist,
-            out: &mut out,
-            inp: &mut inp,
-            progress: &PROGRESS,
-            measuring_since: &MEASURING_SINCE,
+    // The rows run interleaved, in `rounds` rounds of one slice each, so that a change in
+    // the machine's state (another job, the hypervisor moving a vCPU) hits every row
+    // alike instead of skewing the ratios between a baseline and its shmsync row.
+    let rounds = o.rounds.max(1);
+    let steps = rows.len() * rounds as usize;
+    let mut generation = 0u32;
+    for round in 0..rounds {
+        let plan = Plan {
+            warmup: o.warmup,
+            duration: o.duration / rounds,
+            // An exact count is split over the rounds; the first ones take the remainder.
+            count: o.count.map(|n| {
+                (n / u64::from(rounds) + u64::from(u64::from(round) < n % u64::from(rounds))).max(1)
+            }),
         };
-        let driven = rows::dispatch(row, true, &region, &mut pipe, drive)
-            .unwrap_or_else(|e| fail(&format!("row `{}`: {e}", ALL[row].key)))
-            .unwrap_or_else(|e| fail(&format!("row `{}`: {e}", ALL[row].key)));
-        STATE.store(IDLE, Ordering::Release);
-        wait_ack(
-            c,
-            generation,
-            ACK_DONE,
-            &format!("finish row `{}`", ALL[row].key),
-        )
-        .unwrap_or_else(|e| fail(&e));
-        let peer_received = c.peer_count.load(Ordering::Relaxed);
-        if peer_received != driven.sent {
-            fail(&format!(
-                "row `{}`: sent {} messages, the peer received {peer_received}",
-                ALL[row].key, driven.sent
-            ));
+        for (i, &row) in rows.iter().enumerate() {
+            generation += 1;
+            let step = round as usize * rows.len() + i + 1;
+            let driven = run_slice(c, &region, &mut pipe, row, generation, step, plan, {
+                Buffers {
+                    hist: &mut hists[i],
+                    out: &mut out,
+                    inp: &mut inp,
+                }
+            });
+            let t = &mut totals[i];
+            t.sent += driven.sent;
+            t.peer_received += driven.peer_received;
+            t.secs += driven.secs;
+            t.sleeps += driven.sleeps;
+            eprintln!(
+                "{}[{step}/{steps}] {:<13} round {}/{rounds}: {} messages answered in order \
+                 and counted by the peer",
+                if tty { "\r\x1b[K" } else { "" },
+                ALL[row].key,
+                round + 1,
+                report::thousands(driven.sent),
+            );
         }
-        // Sleeps per message, both directions (the stop message and its answer included).
-        let sleeps = ALL[row].counts_sleeps().then(|| {
-            let total =
-                link::SLEEPS.load(Ordering::Relaxed) + c.peer_sleeps.load(Ordering::Relaxed);
-            total as f64 / (2 * (driven.sent + 1)) as f64
-        });
-        let measured = hist.len();
-        results.push((row, driven, peer_received, sleeps));
-        eprintln!(
-            "{}[{}/{}] {:<13} {:>11} round trips measured in {:.2} s (+{} warm-up); \
-             all {} messages answered in order and counted by the peer",
-            if tty { "\r\x1b[K" } else { "" },
-            pos + 1,
-            rows.len(),
-            ALL[row].key,
-            report::thousands(measured),
-            driven.secs,
-            report::thousands(driven.sent - measured),
-            report::thousands(driven.sent),
-        );
     }
 
     STATE.store(FINISHING, Ordering::Release);
     c.cmd
-        .store((rows.len() as u32 + 1) << 8 | CMD_QUIT, Ordering::Release);
+        .store((generation + 1) << 8 | CMD_QUIT, Ordering::Release);
     hal::wake_one(&c.cmd);
     drop(pipe);
     let _ = watchdog.join();
 
-    let outcomes: Vec<report::Outcome> = results
+    let outcomes: Vec<report::Outcome> = rows
         .iter()
-        .zip(hists.iter())
-        .map(
-            |(&(row, driven, peer_received, sleeps), hist)| report::Outcome {
-                row: &ALL[row],
-                hist,
-                secs: driven.secs,
-                sent: driven.sent,
-                peer_received,
-                sleeps,
-            },
-        )
+        .zip(hists.iter().zip(&totals))
+        .map(|(&row, (hist, t))| report::Outcome {
+            row: &ALL[row],
+            hist,
+            secs: t.secs,
+            sent: t.sent,
+            peer_received: t.peer_received,
+            // Sleeps per message, both directions (stop messages and answers included).
+            sleeps: ALL[row]
+                .counts_sleeps()
+                .then(|| t.sleeps as f64 / (2 * (t.sent + u64::from(rounds))) as f64),
+        })
         .collect();
     let header = header(sys::load_average());
     if o.json {
@@ -364,9 +333,88 @@ fn run(o: Options) {
     }
 }
 
+/// What one row accumulated over its rounds.
+#[derive(Clone, Copy, Default)]
+struct Totals {
+    sent: u64,
+    peer_received: u64,
+    secs: f64,
+    sleeps: u64,
+}
+
+/// The parent's buffers for one slice.
+struct Buffers<'a> {
+    hist: &'a mut Histogram,
+    out: &'a mut [u8],
+    inp: &'a mut [u8],
+}
+
+/// What one slice of a row gave.
+struct Slice {
+    sent: u64,
+    peer_received: u64,
+    secs: f64,
+    sleeps: u64,
+}
+
+/// Runs one slice of row `row` (command `generation`, progress position `step`): starts
+/// the peer on it, drives it, and checks the peer's count. Any failure ends the run.
+#[allow(clippy::too_many_arguments)]
+fn run_slice<P: link::Link>(
+    c: &Control,
+    region: &Mem,
+    pipe: &mut P,
+    row: usize,
+    generation: u32,
+    step: usize,
+    plan: Plan,
+    buf: Buffers,
+) -> Slice {
+    let key = ALL[row].key;
+    // Fresh message words (count 0, nobody parked) before the peer builds its link.
+    c.ping.store(0, Ordering::Relaxed);
+    c.pong.store(0, Ordering::Relaxed);
+    ROW.store(row, Ordering::Relaxed);
+    ROW_POS.store(step, Ordering::Relaxed);
+    PROGRESS.store(0, Ordering::Relaxed);
+    MEASURING_SINCE.store(0, Ordering::Relaxed);
+    c.cmd
+        .store(generation << 8 | (row as u32 + 1), Ordering::Release);
+    hal::wake_one(&c.cmd);
+    wait_ack(c, generation, ACK_READY, &format!("start row `{key}`")).unwrap_or_else(|e| fail(&e));
+    link::SLEEPS.store(0, Ordering::Relaxed);
+    STATE.store(RUNNING, Ordering::Release);
+    let drive = Drive {
+        plan,
+        hist: buf.hist,
+        out: buf.out,
+        inp: buf.inp,
+        progress: &PROGRESS,
+        measuring_since: &MEASURING_SINCE,
+    };
+    let driven = rows::dispatch(row, true, region, pipe, drive)
+        .unwrap_or_else(|e| fail(&format!("row `{key}`: {e}")))
+        .unwrap_or_else(|e| fail(&format!("row `{key}`: {e}")));
+    STATE.store(IDLE, Ordering::Release);
+    wait_ack(c, generation, ACK_DONE, &format!("finish row `{key}`")).unwrap_or_else(|e| fail(&e));
+    let peer_received = c.peer_count.load(Ordering::Relaxed);
+    if peer_received != driven.sent {
+        fail(&format!(
+            "row `{key}`: sent {} messages, the peer received {peer_received}",
+            driven.sent
+        ));
+    }
+    Slice {
+        sent: driven.sent,
+        peer_received,
+        secs: driven.secs,
+        sleeps: link::SLEEPS.load(Ordering::Relaxed) + c.peer_sleeps.load(Ordering::Relaxed),
+    }
+}
+
 /// The watchdog thread: progress line, lost-message detection, peer liveness. Returns
 /// once the peer has exited cleanly after the last row.
-fn watch(child: &Mutex<Child>, rows: &[usize], stall: Duration, tty: bool) {
+fn watch(child: &Mutex<Child>, steps: usize, stall: Duration, tty: bool) {
     let tick = Duration::from_millis(100);
     let mut last = (usize::MAX, u64::MAX);
     let mut since = Instant::now();
@@ -424,7 +472,7 @@ fn watch(child: &Mutex<Child>, rows: &[usize], stall: Duration, tty: bool) {
             eprint!(
                 "\r\x1b[K[{}/{}] {:<13} {phase}, {} round trips",
                 now.0,
-                rows.len(),
+                steps,
                 ALL[ROW.load(Ordering::Relaxed)].key,
                 report::thousands(now.1)
             );

@@ -14,9 +14,11 @@ Measures round-trip latency between this process and a re-executed copy of itsel
 share one memory region, for shmsync's wait/wake and for bare baselines, in one run.
 
 options:
-  --duration SECS     measure each row for SECS seconds (default 1.5)
+  --duration SECS     measure each row for SECS seconds in all (default 1.5)
   --count N           measure exactly N round trips per row instead
-  --warmup SECS       unmeasured round trips before each row (default 0.25)
+  --rounds N          interleave the rows: run them N times in turn, each for 1/N of
+                      the time or count, and pool the results (default 3)
+  --warmup SECS       unmeasured round trips before each slice (default 0.1)
   --size BYTES        message size, a multiple of 8 up to 65536 (default 8: the
                       sequence number alone)
   --pin [A,B]         pin this process to CPU A and the peer to CPU B (default 0,1);
@@ -51,7 +53,9 @@ pub struct Options {
     pub duration: Duration,
     /// Exact round trips per row, overriding `duration`.
     pub count: Option<u64>,
-    /// Warm-up time per row.
+    /// Rounds the rows are interleaved in.
+    pub rounds: u32,
+    /// Warm-up time per slice.
     pub warmup: Duration,
     /// Message size in bytes.
     pub size: usize,
@@ -78,7 +82,8 @@ impl Default for Options {
         Self {
             duration: Duration::from_millis(1_500),
             count: None,
-            warmup: Duration::from_millis(250),
+            rounds: 3,
+            warmup: Duration::from_millis(100),
             size: MIN_MSG,
             pin: None,
             spin_limit: Backoff::DEFAULT_SPIN_LIMIT,
@@ -152,6 +157,13 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
                     return Err("--count must be at least 1".into());
                 }
                 o.count = Some(n);
+            }
+            "--rounds" => {
+                let n = number("--rounds", &value("--rounds")?)?;
+                if !(1..=1000).contains(&n) {
+                    return Err(format!("--rounds must be 1..=1000, not {n}"));
+                }
+                o.rounds = n as u32;
             }
             "--size" => {
                 let n = number("--size", &value("--size")?)?;
@@ -251,6 +263,7 @@ mod tests {
             "--rows",
             "pipe,spin,pipe",
             "--json",
+            "--rounds=5",
             "--no-hist",
             "--stall-timeout=1",
             "--spin-limit",
@@ -263,6 +276,7 @@ mod tests {
         assert_eq!(o.count, Some(1_000));
         assert_eq!(o.warmup, Duration::ZERO);
         assert_eq!(o.size, 64);
+        assert_eq!(o.rounds, 5);
         assert_eq!(o.pin, Some((2, 3)));
         assert_eq!(
             o.rows,
@@ -288,6 +302,7 @@ mod tests {
             (&["--size", "65537"][..], "--size"),
             (&["--size", "12"][..], "multiple of 8"),
             (&["--count", "0"][..], "--count"),
+            (&["--rounds", "0"][..], "--rounds"),
             (&["--duration", "-1"][..], "--duration"),
             (&["--duration", "0"][..], "--duration"),
             (&["--duration"][..], "needs a value"),

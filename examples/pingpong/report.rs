@@ -41,6 +41,8 @@ pub struct Header {
     pub duration: f64,
     /// Exact round trips per row.
     pub count: Option<u64>,
+    /// Rounds the rows were interleaved in.
+    pub rounds: u32,
     /// Warm-up seconds per row.
     pub warmup: f64,
     /// 1-minute load average before and after.
@@ -153,13 +155,14 @@ pub fn header(h: &Header) -> String {
         Some(n) => format!("{} round trips per row", thousands(n)),
         None => format!("{:.2} s per row", h.duration),
     };
+    let per_row = format!("{per_row}, interleaved in {} rounds", h.rounds);
     let pin = match h.pinned {
         Some((a, b)) => format!("pinned to CPUs {a} (this) and {b} (peer)"),
         None => "not pinned".into(),
     };
     let _ = writeln!(
         s,
-        "message {} B, {per_row} after {:.2} s warm-up, {pin}, hal-adaptive spin limit {} \
+        "message {} B, {per_row} ({:.2} s warm-up each), {pin}, hal-adaptive spin limit {} \
          ({} cpu_relax)",
         h.size,
         h.warmup,
@@ -339,7 +342,7 @@ pub fn json(h: &Header, outcomes: &[Outcome], skipped: &Skipped) -> String {
          \"host\": {{\"os\": {}, \"arch\": {}, \"cpus\": {}, \"backend\": {}, \
          \"load_1min_before\": {}, \"load_1min_after\": {}}},\n  \
          \"options\": {{\"message_bytes\": {}, \"warmup_s\": {}, \"duration_s\": {}, \
-         \"count\": {}, \"pinned\": {}, \"spin_limit\": {}}},\n  \"rows\": [",
+         \"count\": {}, \"rounds\": {}, \"pinned\": {}, \"spin_limit\": {}}},\n  \"rows\": [",
         h.unix_time,
         json_str(h.os),
         json_str(h.arch),
@@ -355,6 +358,7 @@ pub fn json(h: &Header, outcomes: &[Outcome], skipped: &Skipped) -> String {
             Some(h.duration)
         }),
         h.count.map_or("null".into(), |n| n.to_string()),
+        h.rounds,
         h.pinned
             .map_or("null".into(), |(a, b)| format!("[{a}, {b}]")),
         h.spin_limit,
@@ -489,6 +493,7 @@ mod tests {
                 pinned: None,
                 duration: 1.0,
                 count: None,
+                rounds: 1,
                 warmup: 0.0,
                 load: (None, Some(1.5)),
                 unix_time: 0,

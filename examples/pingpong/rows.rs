@@ -243,7 +243,7 @@ impl std::fmt::Display for DriveError {
 pub struct Drive<'a> {
     /// The run's plan.
     pub plan: Plan,
-    /// Where the round trips go (cleared after the warm-up).
+    /// Where the measured round trips go (added to what earlier rounds recorded).
     pub hist: &'a mut Histogram,
     /// Outgoing message buffer (`plan.size` bytes).
     pub out: &'a mut [u8],
@@ -292,7 +292,8 @@ impl Visit for Drive<'_> {
             seq += 1;
             self.round_trip(link, seq)?;
         }
-        self.hist.clear();
+        // Warm-up round trips were not recorded; the histogram may already hold earlier
+        // rounds of this row, which this slice adds to.
         let start = Instant::now().as_nanos();
         self.measuring_since.store(start, Ordering::Relaxed);
         let end = start + self.plan.duration.as_nanos() as u64;
