@@ -26,7 +26,12 @@
 //! messages as it sent. A watchdog thread declares a message lost when no answer comes
 //! for `--stall-timeout` seconds, and notices a peer that died. Any of these ends the run
 //! with a message and exit status 1. `--inject-drop N` / `--inject-dup N` (hidden) make
-//! the peer drop or repeat message N, to show that those checks fire.
+//! the peer drop or repeat message N (sequence numbers restart at 1 in every slice, the
+//! warm-up included), to show that those checks fire.
+//!
+//! The rows run interleaved: `--rounds` rounds (default 3), each giving every row one
+//! slice of its time, so that drift in the machine's state (other jobs, a vCPU moved by
+//! the hypervisor) affects a baseline and the shmsync rows judged against it alike.
 //!
 //! Timestamps come from the hal clock (`CLOCK_MONOTONIC`, a vDSO read on Linux), taken
 //! just before the send and just after the receive; the histogram is allocated once at
