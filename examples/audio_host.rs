@@ -243,6 +243,9 @@ struct Live {
     /// Heap operations made inside callbacks (must stay 0).
     allocations: AtomicU64,
     stale: AtomicU64,
+    /// Periods with at least one xrun (a period with a dead helper counts a missing
+    /// block *and* a full send ring: two xruns, one period).
+    xrun_periods: AtomicU64,
     /// Peak of the last second's output, as f32 bits.
     peak_bits: AtomicU64,
     xruns: XrunLog,
@@ -310,6 +313,7 @@ fn host_main(o: Options) -> ExitCode {
         callbacks: AtomicU64::new(0),
         allocations: AtomicU64::new(0),
         stale: AtomicU64::new(0),
+        xrun_periods: AtomicU64::new(0),
         peak_bits: AtomicU64::new(0),
         xruns: XrunLog::new(),
     };
@@ -380,6 +384,7 @@ fn audio_thread(
     let mut clock = PeriodClock::start(period);
     while !live.stop.load(Ordering::Acquire) {
         let tick = clock.wait_next();
+        let xruns_before = live.xruns.total_all();
         lateness.push(tick.late_ns);
         if tick.skipped > 0 {
             live.xruns.record(tick.index, XrunKind::HostLate);
@@ -416,6 +421,9 @@ fn audio_thread(
                 .fetch_add(u64::from(outcome.stale), Ordering::Relaxed);
         }
         live.callbacks.fetch_add(1, Ordering::Relaxed);
+        if live.xruns.total_all() != xruns_before {
+            live.xrun_periods.fetch_add(1, Ordering::Relaxed);
+        }
         // Output meter, published once a second (wait-free; the clock is the vDSO one).
         peak = out[..path.frames() * CHANNELS]
             .iter()
@@ -541,9 +549,10 @@ fn print_summary(
     println!("---");
     println!("audio thread: {}", r.status);
     println!(
-        "callbacks: {}  xruns: {} (missing block {}, send ring full {}, host woke late {}, corrupted {})  stale blocks dropped: {}",
+        "callbacks: {}  xruns: {} in {} periods (missing block {}, send ring full {}, host woke late {}, corrupted {})  stale blocks dropped: {}",
         live.callbacks.load(Ordering::Relaxed),
         x.total_all(),
+        live.xrun_periods.load(Ordering::Relaxed),
         x.total(XrunKind::Missing),
         x.total(XrunKind::Overflow),
         x.total(XrunKind::HostLate),
