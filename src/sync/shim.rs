@@ -123,10 +123,9 @@ mod imp {
         deadline.is_some()
     }
 
-    /// Ends the spin phase after one yield, so that the models reach the park/wake
-    /// protocol instead of finishing inside spin loops.
+    /// Ends the spin phase at once (no yield: loom would then run the other threads
+    /// first and rarely reach a park), so the models explore the park/wake protocol.
     pub(crate) fn spin(backoff: &mut shmsync_arch::Backoff) {
-        loom::thread::yield_now();
         *backoff = shmsync_arch::Backoff::with_limit(0);
     }
 
