@@ -64,6 +64,7 @@ pub enum Liveness {
 /// first call registers a `pthread_atfork` child handler that clears the cache, so the
 /// child's next call recomputes it. A child created by a raw `clone`/`vfork` syscall that
 /// bypasses libc's `fork` is not covered.
+#[inline]
 pub fn current() -> OwnerId {
     let pid = CACHED_PID.load(Ordering::Acquire);
     if pid != 0 {
