@@ -154,13 +154,19 @@ mod imp {
 
     /// Reads `/proc/<pid>/stat` into a stack buffer and extracts the state and start time.
     pub(super) fn start_info(pid: u32) -> Start {
-        // "/proc/" + up to 10 digits + "/stat" + NUL fits in 32 bytes.
-        let mut path = [0u8; 32];
+        // "/proc/<pid>/task/<pid>/stat": the thread-group leader's entry, which has the
+        // process's state and start time. Not "/proc/<pid>/stat": qemu-user intercepts that
+        // path (and /proc/self/stat) for its own pid and fakes the fields, so a process under
+        // qemu would compute a token its peers never read back (the qemu-aarch64 lane).
+        // "/proc/" + 10 digits + "/task/" + 10 digits + "/stat" + NUL = 38 bytes.
+        let mut path = [0u8; 48];
         let mut n = 0;
-        for &b in b"/proc/" {
-            path[n] = b;
-            n += 1;
-        }
+        let mut push = |bytes: &[u8], n: &mut usize| {
+            for &b in bytes {
+                path[*n] = b;
+                *n += 1;
+            }
+        };
         let mut digits = [0u8; 10];
         let mut d = 0;
         let mut v = pid;
@@ -172,16 +178,13 @@ mod imp {
                 break;
             }
         }
-        while d > 0 {
-            d -= 1;
-            path[n] = digits[d];
-            n += 1;
-        }
-        for &b in b"/stat" {
-            path[n] = b;
-            n += 1;
-        }
-        // SAFETY: `path` is NUL-terminated (zero-initialised, at most 21 bytes written).
+        digits[..d].reverse();
+        push(b"/proc/", &mut n);
+        push(&digits[..d], &mut n);
+        push(b"/task/", &mut n);
+        push(&digits[..d], &mut n);
+        push(b"/stat", &mut n);
+        // SAFETY: `path` is NUL-terminated (zero-initialised, at most 37 bytes written).
         let fd = unsafe { libc::open(path.as_ptr().cast(), libc::O_RDONLY | libc::O_CLOEXEC) };
         if fd < 0 {
             return match crate::unix::errno() {
