@@ -64,6 +64,7 @@ pub enum Liveness {
 /// first call registers a `pthread_atfork` child handler that clears the cache, so the
 /// child's next call recomputes it. A child created by a raw `clone`/`vfork` syscall that
 /// bypasses libc's `fork` is not covered.
+#[inline]
 pub fn current() -> OwnerId {
     let pid = CACHED_PID.load(Ordering::Acquire);
     if pid != 0 {
@@ -203,7 +204,9 @@ mod imp {
     /// main thread's copy: same start time) for this one. The distinction matters under
     /// qemu-user, which answers a process's reads of its *own* `/proc/<pid>/stat` with an
     /// emulated line whose start time differs from what other processes read; it does not
-    /// emulate the task path, so both sides see the kernel's value.
+    /// emulate the task path, so both sides see the kernel's value. Other processes are
+    /// read at `/proc/<pid>/stat`, not at their leader task's entry, because a leader thread
+    /// that called `pthread_exit` shows as a zombie there while its process lives on.
     pub(super) fn start_info(pid: u32) -> Start {
         // "/proc/" + 10 digits + "/task/" + 10 digits + "/stat" = at most 37 bytes + NUL.
         let mut path = StackPath {
