@@ -14,7 +14,7 @@
 //! * [`arch`] (the `shmsync-arch` crate): `cpu_relax`, `Backoff`, `CachePadded`.
 //!
 //! Everything here is `no_std` and allocation-free; the `std` feature adds helpers that map
-//! shared memory ([`hal::shm`]). Every shared type is `#[repr(C)]` over fixed-width fields
+//! shared memory (`hal::shm`). Every shared type is `#[repr(C)]` over fixed-width fields
 //! (identical layout on x86_64 and aarch64, Linux and macOS), valid as all-zero bytes, and
 //! treats the other process as untrusted: corruption gives an error or a wrong value, never
 //! undefined behaviour. Each public operation states its real-time class: *wait-free*,
