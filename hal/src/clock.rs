@@ -8,7 +8,7 @@
 //! Linux, no syscall); on Apple targets `mach_absolute_time` scaled by the cached
 //! `mach_timebase_info` (a commpage read, no syscall) — the clock os_sync deadlines are
 //! given in, and the one `CLOCK_UPTIME_RAW` reads, so it does not advance while the Mac
-//! sleeps; on targets with no OS, a function registered with [`set_source`]. Without one, the
+//! sleeps; on targets with no OS, a function registered with `set_source`. Without one, the
 //! spin backend bounds timed waits by counting relax calls (see `set_source`).
 
 use core::time::Duration;

@@ -1,10 +1,10 @@
 //! Optional per-thread counting of the wait and wake syscalls the kernel backends make.
 //!
 //! With the `count-syscalls` feature, every wait syscall and every wake syscall issued by a
-//! thread increments that thread's counters, which [`snapshot`] reads. Tests and the
+//! thread increments that thread's counters, which `snapshot()` reads. Tests and the
 //! real-time proofs use it to show that a non-blocking path made **zero** syscalls and a
 //! blocking hand-off at most one wake per park. Without the feature the hooks compile to
-//! nothing and [`snapshot`] does not exist.
+//! nothing and `snapshot()` does not exist.
 
 #[cfg(feature = "count-syscalls")]
 mod imp {

@@ -64,6 +64,7 @@ pub enum Liveness {
 /// first call registers a `pthread_atfork` child handler that clears the cache, so the
 /// child's next call recomputes it. A child created by a raw `clone`/`vfork` syscall that
 /// bypasses libc's `fork` is not covered.
+#[inline]
 pub fn current() -> OwnerId {
     let pid = CACHED_PID.load(Ordering::Acquire);
     if pid != 0 {
@@ -165,36 +166,62 @@ mod imp {
         Unknown,
     }
 
-    /// Reads `/proc/<pid>/stat` into a stack buffer and extracts the state and start time.
-    pub(super) fn start_info(pid: u32) -> Start {
-        // "/proc/" + up to 10 digits + "/stat" + NUL fits in 32 bytes.
-        let mut path = [0u8; 32];
-        let mut n = 0;
-        for &b in b"/proc/" {
-            path[n] = b;
-            n += 1;
-        }
-        let mut digits = [0u8; 10];
-        let mut d = 0;
-        let mut v = pid;
-        loop {
-            digits[d] = b'0' + (v % 10) as u8;
-            d += 1;
-            v /= 10;
-            if v == 0 {
-                break;
+    /// A NUL-terminated path built on the stack (no allocation).
+    struct StackPath {
+        buf: [u8; 48],
+        len: usize,
+    }
+
+    impl StackPath {
+        fn push(&mut self, bytes: &[u8]) {
+            for &b in bytes {
+                self.buf[self.len] = b;
+                self.len += 1;
             }
         }
-        while d > 0 {
-            d -= 1;
-            path[n] = digits[d];
-            n += 1;
+
+        fn push_decimal(&mut self, v: u32) {
+            let mut digits = [0u8; 10];
+            let mut d = 0;
+            let mut v = v;
+            loop {
+                digits[d] = b'0' + (v % 10) as u8;
+                d += 1;
+                v /= 10;
+                if v == 0 {
+                    break;
+                }
+            }
+            while d > 0 {
+                d -= 1;
+                self.push(&[digits[d]]);
+            }
         }
-        for &b in b"/stat" {
-            path[n] = b;
-            n += 1;
+    }
+
+    /// Reads the process's stat line into a stack buffer and extracts the state and start
+    /// time: `/proc/<pid>/stat` for other processes, `/proc/<pid>/task/<pid>/stat` (the
+    /// main thread's copy: same start time) for this one. The distinction matters under
+    /// qemu-user, which answers a process's reads of its *own* `/proc/<pid>/stat` with an
+    /// emulated line whose start time differs from what other processes read; it does not
+    /// emulate the task path, so both sides see the kernel's value. Other processes are
+    /// read at `/proc/<pid>/stat`, not at their leader task's entry, because a leader thread
+    /// that called `pthread_exit` shows as a zombie there while its process lives on.
+    pub(super) fn start_info(pid: u32) -> Start {
+        // "/proc/" + 10 digits + "/task/" + 10 digits + "/stat" = at most 37 bytes + NUL.
+        let mut path = StackPath {
+            buf: [0; 48],
+            len: 0,
+        };
+        path.push(b"/proc/");
+        path.push_decimal(pid);
+        if pid == super::own_pid() {
+            path.push(b"/task/");
+            path.push_decimal(pid);
         }
-        // SAFETY: `path` is NUL-terminated (zero-initialised, at most 21 bytes written).
+        path.push(b"/stat");
+        let path = path.buf;
+        // SAFETY: `path` is NUL-terminated (zero-initialised, at most 37 bytes written).
         let fd = unsafe { libc::open(path.as_ptr().cast(), libc::O_RDONLY | libc::O_CLOEXEC) };
         if fd < 0 {
             return match crate::unix::errno() {

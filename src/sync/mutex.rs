@@ -27,8 +27,9 @@
 //! # Cost
 //! Uncontended `lock` + `unlock`: one compare-exchange, one store of the token, one load of
 //! the consistency flag, one store and one swap, all on one cache line; no syscall. Unlock
-//! makes the wake syscall only when [`PARKED`] was set. A contended `lock` spins
-//! ([`Backoff`], ≈ 127 `cpu_relax` calls at most) while nobody is parked, then parks.
+//! makes the wake syscall only when [`PARKED`] was set. A contended `lock` polls the word
+//! up to 100 times, one `cpu_relax` apart, while nobody is parked, then parks; after each
+//! wake-up it polls again before parking again.
 //!
 //! # Owner death
 //! A locker parked on a held lock wakes every [`OWNER_CHECK_PERIOD`] (10 ms) while the lock
@@ -58,7 +59,6 @@ use core::fmt;
 use core::marker::PhantomData;
 use core::ops::{Deref, DerefMut};
 use core::time::Duration;
-use shmsync_arch::Backoff;
 
 /// `state`: nobody holds the lock and nobody is parked.
 const UNLOCKED: u32 = 0;
@@ -362,12 +362,14 @@ impl<T: ShmSafe> Mutex<T> {
         }
     }
 
-    /// Spins (bounded by [`Backoff`]) while the lock is held and nobody is parked; takes it
-    /// if it comes free, OR-ing `extra` (0 or [`PARKED`]) into the new word. True when
-    /// taken.
+    /// Polls the word (at most [`MUTEX_SPINS`](shim::MUTEX_SPINS) times, one `cpu_relax`
+    /// apart) while the lock is held and nobody is parked; takes it if it comes free,
+    /// OR-ing `extra` (0 or [`PARKED`]) into the new word. True when taken. Polling every
+    /// relax call rather than in growing batches catches a release at once: the releaser
+    /// is usually about to take the lock again, and the window is short.
     #[inline]
     fn spin_phase(&self, me: Me, extra: u32) -> bool {
-        let mut backoff = Backoff::new();
+        let mut spins = shim::MUTEX_SPINS;
         loop {
             let v = self.state.load(Ordering::Relaxed);
             if v & PID_MASK == UNLOCKED {
@@ -382,10 +384,11 @@ impl<T: ShmSafe> Mutex<T> {
                 }
                 continue;
             }
-            if v & PARKED != 0 || backoff.is_completed() {
+            if v & PARKED != 0 || spins == 0 {
                 return false;
             }
-            shim::spin(&mut backoff);
+            spins -= 1;
+            shim::relax();
         }
     }
 

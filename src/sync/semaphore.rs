@@ -16,6 +16,7 @@
 //! ```
 
 use super::shim::{self, AtomicU32, Instant, Ordering, Wait, maybe_const_fn};
+#[cfg(not(all(loom, test)))]
 use crate::ShmSafe;
 use core::fmt;
 use core::time::Duration;

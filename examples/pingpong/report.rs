@@ -1,0 +1,515 @@
+//! The results: a table, a terminal histogram and JSON.
+
+use std::fmt::Write as _;
+
+use crate::hist::{Histogram, coarse_bin, coarse_low};
+use crate::rows::{Row, Target};
+
+/// One measured row.
+pub struct Outcome<'a> {
+    /// The row.
+    pub row: &'static Row,
+    /// Its round trips.
+    pub hist: &'a Histogram,
+    /// Measured seconds.
+    pub secs: f64,
+    /// Data messages sent, warm-up included.
+    pub sent: u64,
+    /// Data messages the peer counted (must equal `sent`).
+    pub peer_received: u64,
+    /// Wait syscalls per message, both processes (None where not counted).
+    pub sleeps: Option<f64>,
+}
+
+/// What the run was, for the header and the JSON.
+pub struct Header {
+    /// `std::env::consts::OS`.
+    pub os: &'static str,
+    /// `std::env::consts::ARCH`.
+    pub arch: &'static str,
+    /// Logical CPUs.
+    pub cpus: usize,
+    /// The hal backend's name.
+    pub backend: &'static str,
+    /// Message bytes.
+    pub size: usize,
+    /// Backoff limit of the hal-adaptive row.
+    pub spin_limit: u32,
+    /// CPUs the two processes were pinned to.
+    pub pinned: Option<(usize, usize)>,
+    /// Measured seconds per row, unless `count` is set.
+    pub duration: f64,
+    /// Exact round trips per row.
+    pub count: Option<u64>,
+    /// Rounds the rows were interleaved in.
+    pub rounds: u32,
+    /// Warm-up seconds per row.
+    pub warmup: f64,
+    /// 1-minute load average before and after.
+    pub load: (Option<f64>, Option<f64>),
+    /// Seconds since the Unix epoch at the start.
+    pub unix_time: u64,
+}
+
+/// Rows that could not run, with the reason.
+pub type Skipped = Vec<(&'static Row, &'static str)>;
+
+/// A duration in ns, with a unit that keeps three significant digits.
+pub fn ns(v: f64) -> String {
+    let (x, unit) = if v < 1e3 {
+        return format!("{v:.0} ns");
+    } else if v < 1e6 {
+        (v / 1e3, "µs")
+    } else if v < 1e9 {
+        (v / 1e6, "ms")
+    } else {
+        (v / 1e9, "s")
+    };
+    if x < 10.0 {
+        format!("{x:.2} {unit}")
+    } else if x < 100.0 {
+        format!("{x:.1} {unit}")
+    } else {
+        format!("{x:.0} {unit}")
+    }
+}
+
+/// `1234567` → `1,234,567`.
+pub fn thousands(n: u64) -> String {
+    let s = n.to_string();
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// A row's comparison with its baseline: (baseline key, median ratio, p99 ratio).
+fn ratio(outcomes: &[Outcome], o: &Outcome) -> Option<(&'static str, f64, f64)> {
+    let key = o.row.baseline?;
+    let base = outcomes.iter().find(|b| b.row.key == key)?;
+    let (bm, b99) = (base.hist.quantile(0.5), base.hist.quantile(0.99));
+    if bm == 0 || b99 == 0 {
+        return None;
+    }
+    Some((
+        key,
+        o.hist.quantile(0.5) as f64 / bm as f64,
+        o.hist.quantile(0.99) as f64 / b99 as f64,
+    ))
+}
+
+/// The target, as text, and whether it was met (None for baseline rows).
+fn verdict(outcomes: &[Outcome], o: &Outcome) -> Option<(String, Option<bool>)> {
+    match o.row.target {
+        Target::None => None,
+        Target::Ratio(max) => {
+            let met = match ratio(outcomes, o) {
+                // A baseline that lost its CPU for whole time slices says nothing.
+                _ if baseline_starved(outcomes, o) => None,
+                r => r.map(|(_, r, _)| r <= max),
+            };
+            Some((format!("median ≤ {max:.2}× {}", o.row.baseline?), met))
+        }
+        Target::MedianBelowNs(limit) => Some((
+            format!("median < {}", ns(limit as f64)),
+            Some(o.hist.quantile(0.5) < limit),
+        )),
+    }
+}
+
+/// No round trip of these transports takes a millisecond unless a process lost its CPU:
+/// a baseline median that slow measured the scheduler's time slices.
+const STARVED_NS: u64 = 1_000_000;
+
+/// Whether `o`'s baseline ran but its median is scheduler-bound (≥ 1 ms).
+fn baseline_starved(outcomes: &[Outcome], o: &Outcome) -> bool {
+    o.row.baseline.is_some_and(|key| {
+        outcomes
+            .iter()
+            .any(|b| b.row.key == key && b.hist.quantile(0.5) >= STARVED_NS)
+    })
+}
+
+/// The header lines.
+pub fn header(h: &Header) -> String {
+    let mut s = String::new();
+    let load = |l: Option<f64>| l.map_or("?".to_string(), |l| format!("{l:.2}"));
+    let _ = writeln!(
+        s,
+        "shmsync pingpong: round trips between two processes sharing one region\n\
+         host: {} {}, {} CPUs, load {} (1 min), hal backend `{}`",
+        h.os,
+        h.arch,
+        h.cpus,
+        load(h.load.0),
+        h.backend
+    );
+    if let Some(busy) = busy_note(h.load.0, h.cpus) {
+        let _ = writeln!(s, "{busy}");
+    }
+    let per_row = match h.count {
+        Some(n) => format!("{} round trips per row", thousands(n)),
+        None => format!("{:.2} s per row", h.duration),
+    };
+    let per_row = format!("{per_row}, interleaved in {} rounds", h.rounds);
+    let pin = match h.pinned {
+        Some((a, b)) => format!("pinned to CPUs {a} (this) and {b} (peer)"),
+        None => "not pinned".into(),
+    };
+    let _ = writeln!(
+        s,
+        "message {} B, {per_row} ({:.2} s warm-up each), {pin}, hal-adaptive spin limit {} \
+         ({} cpu_relax)",
+        h.size,
+        h.warmup,
+        h.spin_limit,
+        (1u32 << h.spin_limit) - 1
+    );
+    s
+}
+
+/// A warning when other work competes for the CPUs: a spinning round trip needs both
+/// processes on a CPU at the same moment, so on a busy machine its tail (or median)
+/// measures the scheduler's time slices, not the primitive.
+pub fn busy_note(load: Option<f64>, cpus: usize) -> Option<String> {
+    let load = load?;
+    (load >= cpus as f64 / 2.0).then(|| {
+        format!(
+            "note: busy machine (load {load:.1} on {cpus} CPUs): spinning rows need both \
+             processes running at once and will show scheduler time slices (ms)"
+        )
+    })
+}
+
+/// The results table.
+pub fn table(outcomes: &[Outcome], skipped: &Skipped) -> String {
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "{:<13} {:<39} {:>11} {:>9} {:>9} {:>9} {:>9} {:>6}  vs baseline (median, p99)",
+        "row", "what", "round trips", "median", "p99", "p99.9", "max", "sleeps"
+    );
+    for o in outcomes {
+        let h = o.hist;
+        let mut cmp = String::new();
+        if let Some((key, r50, r99)) = ratio(outcomes, o) {
+            let _ = write!(cmp, "{r50:.2}× {r99:.2}× {key}");
+        }
+        if let Some((target, met)) = verdict(outcomes, o) {
+            let v = match met {
+                Some(true) => "met",
+                Some(false) => "MISSED",
+                None if baseline_starved(outcomes, o) => {
+                    "inconclusive: the baseline lost its CPU (median ≥ 1 ms)"
+                }
+                None => "no baseline run",
+            };
+            let _ = write!(cmp, "  [{target}: {v}]");
+        }
+        let _ = writeln!(
+            s,
+            "{:<13} {:<39} {:>11} {:>9} {:>9} {:>9} {:>9} {:>6}  {}",
+            o.row.key,
+            o.row.what,
+            thousands(h.len()),
+            ns(h.quantile(0.5) as f64),
+            ns(h.quantile(0.99) as f64),
+            ns(h.quantile(0.999) as f64),
+            ns(h.max() as f64),
+            o.sleeps.map_or("-".into(), |x| format!("{x:.2}")),
+            cmp.trim_end()
+        );
+    }
+    for (row, why) in skipped {
+        let _ = writeln!(s, "{:<13} skipped: {why}", row.key);
+    }
+    let _ = writeln!(
+        s,
+        "sleeps: wait syscalls per message, both processes (1.00 = every receive parked)"
+    );
+    s
+}
+
+/// Block characters for 0..=8 eighths.
+const LEVELS: [char; 9] = [' ', '▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
+/// Histogram columns per factor of ten (each column spans ×1.26).
+const PER_DECADE: u32 = 10;
+
+/// One line per row on a shared log-scale time axis: ten columns per factor of ten of
+/// round-trip time; the block height grows with log(count), so a single outlier still
+/// shows (as ▁) while the peak is █.
+pub fn histogram(outcomes: &[Outcome]) -> String {
+    let mut s = String::new();
+    let lo = outcomes
+        .iter()
+        .map(|o| coarse_bin(o.hist.min().max(1), PER_DECADE))
+        .min();
+    let hi = outcomes
+        .iter()
+        .map(|o| coarse_bin(o.hist.max().max(1), PER_DECADE))
+        .max();
+    let (Some(lo), Some(hi)) = (lo, hi) else {
+        return s;
+    };
+    // Start on a power of ten so that the labels fall on 10^k ns; at most 70 columns
+    // (slower samples are drawn in the last one).
+    let lo = lo - lo % PER_DECADE;
+    let hi = hi.min(lo + 69);
+    let _ = writeln!(
+        s,
+        "round-trip histogram (log time axis, 10 columns per decade; height: log of the count)"
+    );
+    let mut axis = String::new();
+    let mut b = lo;
+    while b <= hi {
+        let label = short(coarse_low(b, PER_DECADE));
+        let _ = write!(axis, "{label:<10}");
+        b += PER_DECADE;
+    }
+    let _ = writeln!(s, "{:<13} {}", "", axis.trim_end());
+    for o in outcomes {
+        let mut counts = vec![0u64; (hi - lo + 1) as usize];
+        o.hist.coarse(PER_DECADE, |bin, c| {
+            let i = bin.clamp(lo, hi) - lo;
+            counts[i as usize] += c;
+        });
+        let peak = counts.iter().copied().max().unwrap_or(0);
+        let line: String = counts
+            .iter()
+            .map(|&c| {
+                if c == 0 {
+                    LEVELS[0]
+                } else if peak <= 1 {
+                    LEVELS[8]
+                } else {
+                    let l = 1.0 + 7.0 * (c as f64).ln() / (peak as f64).ln();
+                    LEVELS[(l.floor() as usize).clamp(1, 8)]
+                }
+            })
+            .collect();
+        let _ = writeln!(s, "{:<13} {}", o.row.key, line.trim_end());
+    }
+    s
+}
+
+/// An axis label of at most 4 characters: 100n, 1µ, 10µ, 1m, 1s.
+fn short(v: f64) -> String {
+    let v = v.round();
+    if v < 1e3 {
+        format!("{v:.0}n")
+    } else if v < 1e6 {
+        format!("{:.0}µ", v / 1e3)
+    } else if v < 1e9 {
+        format!("{:.0}m", v / 1e6)
+    } else {
+        format!("{:.0}s", v / 1e9)
+    }
+}
+
+fn json_str(s: &str) -> String {
+    let mut out = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if (c as u32) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+fn json_num(v: Option<f64>) -> String {
+    match v {
+        Some(v) if v.is_finite() => format!("{v:.4}"),
+        _ => "null".into(),
+    }
+}
+
+/// The whole run as one JSON document (schema 1). Times are integer nanoseconds.
+pub fn json(h: &Header, outcomes: &[Outcome], skipped: &Skipped) -> String {
+    let mut s = String::new();
+    let _ = write!(
+        s,
+        "{{\n  \"tool\": \"shmsync-pingpong\",\n  \"schema\": 1,\n  \"unix_time\": {},\n  \
+         \"host\": {{\"os\": {}, \"arch\": {}, \"cpus\": {}, \"backend\": {}, \
+         \"load_1min_before\": {}, \"load_1min_after\": {}}},\n  \
+         \"options\": {{\"message_bytes\": {}, \"warmup_s\": {}, \"duration_s\": {}, \
+         \"count\": {}, \"rounds\": {}, \"pinned\": {}, \"spin_limit\": {}}},\n  \"rows\": [",
+        h.unix_time,
+        json_str(h.os),
+        json_str(h.arch),
+        h.cpus,
+        json_str(h.backend),
+        json_num(h.load.0),
+        json_num(h.load.1),
+        h.size,
+        json_num(Some(h.warmup)),
+        json_num(if h.count.is_some() {
+            None
+        } else {
+            Some(h.duration)
+        }),
+        h.count.map_or("null".into(), |n| n.to_string()),
+        h.rounds,
+        h.pinned
+            .map_or("null".into(), |(a, b)| format!("[{a}, {b}]")),
+        h.spin_limit,
+    );
+    for (i, o) in outcomes.iter().enumerate() {
+        let hi = o.hist;
+        let r = ratio(outcomes, o);
+        let v = verdict(outcomes, o);
+        let _ = write!(
+            s,
+            "{}\n    {{\"key\": {}, \"what\": {}, \"round_trips\": {}, \"seconds\": {}, \
+             \"messages_sent\": {}, \"peer_received\": {}, \"min_ns\": {}, \"median_ns\": {}, \
+             \"p90_ns\": {}, \"p99_ns\": {}, \"p999_ns\": {}, \"max_ns\": {}, \"mean_ns\": {}, \
+             \"sleeps_per_message\": {}, \"baseline\": {}, \"ratio_median\": {}, \"ratio_p99\": {}, \"target\": {}, \
+             \"target_met\": {}}}",
+            if i == 0 { "" } else { "," },
+            json_str(o.row.key),
+            json_str(o.row.what),
+            hi.len(),
+            json_num(Some(o.secs)),
+            o.sent,
+            o.peer_received,
+            hi.min(),
+            hi.quantile(0.5),
+            hi.quantile(0.9),
+            hi.quantile(0.99),
+            hi.quantile(0.999),
+            hi.max(),
+            json_num(Some(hi.mean())),
+            json_num(o.sleeps),
+            o.row.baseline.map_or("null".into(), json_str),
+            json_num(r.map(|r| r.1)),
+            json_num(r.map(|r| r.2)),
+            v.as_ref().map_or("null".into(), |v| json_str(&v.0)),
+            match v.and_then(|v| v.1) {
+                Some(m) => m.to_string(),
+                None => "null".into(),
+            },
+        );
+    }
+    let _ = write!(s, "\n  ],\n  \"skipped\": [");
+    for (i, (row, why)) in skipped.iter().enumerate() {
+        let _ = write!(
+            s,
+            "{}{{\"key\": {}, \"reason\": {}}}",
+            if i == 0 { "" } else { ", " },
+            json_str(row.key),
+            json_str(why)
+        );
+    }
+    let _ = writeln!(s, "],\n  \"ok\": true\n}}");
+    s
+}
+
+/// The JSON document of a failed run (on stdout with `--json`, so scripts see it).
+pub fn json_error(msg: &str) -> String {
+    format!(
+        "{{\"tool\": \"shmsync-pingpong\", \"schema\": 1, \"ok\": false, \"error\": {}}}",
+        json_str(msg)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rows::ALL;
+
+    #[test]
+    fn units_and_separators() {
+        assert_eq!(ns(87.0), "87 ns");
+        assert_eq!(ns(1_234.0), "1.23 µs");
+        assert_eq!(ns(45_600.0), "45.6 µs");
+        assert_eq!(ns(456_000.0), "456 µs");
+        assert_eq!(ns(2_500_000.0), "2.50 ms");
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(1_000), "1,000");
+        assert_eq!(thousands(1_234_567), "1,234,567");
+        assert_eq!(short(100.0), "100n");
+        assert_eq!(short(10_000.0), "10µ");
+        assert_eq!(short(coarse_low(50, PER_DECADE)), "100µ");
+        assert_eq!(json_str("a\"b\\c\n"), "\"a\\\"b\\\\c\\u000a\"");
+        assert!(busy_note(Some(0.4), 2).is_none());
+        assert!(
+            busy_note(Some(1.0), 2)
+                .unwrap()
+                .contains("load 1.0 on 2 CPUs")
+        );
+        assert!(busy_note(None, 2).is_none());
+    }
+
+    #[test]
+    fn ratios_and_verdicts_follow_the_baseline() {
+        let find = |k: &str| ALL.iter().find(|r| r.key == k).unwrap();
+        let mut futex = Histogram::new();
+        let mut hal = Histogram::new();
+        for _ in 0..100 {
+            futex.record(10_000);
+            hal.record(11_000);
+        }
+        let o = |row, hist| Outcome {
+            row,
+            hist,
+            secs: 1.0,
+            sent: 100,
+            peer_received: 100,
+            sleeps: None,
+        };
+        let outs = [o(find("futex"), &futex), o(find("hal-block"), &hal)];
+        let (key, r50, _) = ratio(&outs, &outs[1]).unwrap();
+        assert_eq!(key, "futex");
+        assert!((r50 - 1.1).abs() < 0.02, "{r50}");
+        assert_eq!(
+            verdict(&outs, &outs[1]).unwrap().1,
+            Some(false),
+            "1.1× misses ≤ 1.05×"
+        );
+        assert!(
+            verdict(&outs, &outs[0]).is_none(),
+            "baselines have no target"
+        );
+        let t = table(&outs, &vec![]);
+        assert!(t.contains("MISSED"), "{t}");
+        let j = json(
+            &Header {
+                os: "linux",
+                arch: "x86_64",
+                cpus: 2,
+                backend: "futex",
+                size: 8,
+                spin_limit: 7,
+                pinned: None,
+                duration: 1.0,
+                count: None,
+                rounds: 1,
+                warmup: 0.0,
+                load: (None, Some(1.5)),
+                unix_time: 0,
+            },
+            &outs,
+            &vec![],
+        );
+        assert!(j.contains("\"target_met\": false"), "{j}");
+        assert!(j.contains("\"median_ns\": 10000"), "{j}");
+        assert!(histogram(&outs).lines().count() == 4);
+
+        // A scheduler-bound baseline (median ≥ 1 ms) makes the ratio inconclusive.
+        let mut slow = Histogram::new();
+        slow.record(5_000_000);
+        let outs = [o(find("futex"), &slow), o(find("hal-block"), &hal)];
+        assert_eq!(verdict(&outs, &outs[1]).unwrap().1, None);
+        assert!(table(&outs, &vec![]).contains("inconclusive"));
+    }
+}
