@@ -24,7 +24,8 @@
 //! `sync` module's source docs.
 //!
 //! # Blocking without costing the other side
-//! A blocking call first spins with [`Backoff`] (a few microseconds),
+//! A blocking call first spins with [`Backoff`] (by default a few microseconds; see
+//! [Spinning before parking](#spinning-before-parking)),
 //! then sets a "parked" flag that lives on the *other* side's index line and sleeps on the
 //! other side's index word through [`crate::hal::wait_until`]. The non-blocking side, after
 //! publishing its index, issues one `SeqCst` fence and one relaxed load of that flag and
@@ -34,6 +35,30 @@
 //! it; and because the sleeper waits on the index word itself, with the value it last saw,
 //! the kernel refuses to put it to sleep once the index has moved. Proven by the loom
 //! models and by the `count-syscalls` tests.
+//!
+//! # Spinning before parking
+//! How long a blocking call spins before it parks is a setting of the *end* that blocks,
+//! kept in process-local memory (it is not part of the ring's shared layout, so each
+//! process, and each end, chooses its own): `set_spin_limit` / `spin_limit` on
+//! [`Producer`], [`Consumer`], [`MsgProducer`] and [`MsgConsumer`], and the
+//! `push_with_spin` / `pop_with_spin` variants of [`Mpmc`]'s blocking calls (an `Mpmc` has
+//! no per-end handles). The limit counts [`Backoff`] steps: step `k` issues `2^k`
+//! `cpu_relax` calls, so a limit `L` spins at most `2^L - 1` of them before the first park.
+//!
+//! | limit | spin before the first park (from [`Backoff`]'s figures) | suits |
+//! |---|---|---|
+//! | `0` | none: park at once | a peer known to take long; one CPU shared by both ends; the least CPU burnt |
+//! | [`Backoff::DEFAULT_SPIN_LIMIT`] (7, the default) | 127 relax calls: ≈ 0.4–5 µs depending on the CPU | a peer that usually answers within microseconds |
+//! | [`Backoff::MAX_SPIN_LIMIT`] (16, larger values are clamped) | 65,535 relax calls: a few ms | a dedicated core where latency matters more than CPU |
+//!
+//! The trade-off: each park costs a sleep and a wake through the kernel (a few
+//! microseconds each way on Linux, more when the scheduler moves the sleeper), and the
+//! waker pays its wake syscall only because the sleeper announced itself; a spin costs
+//! CPU time the peer (or anything else on that core) could have used, and buys nothing if
+//! the peer does not answer within it. Real-time class of the setting itself:
+//! **wait-free**; of the blocking calls whatever the limit: **may block**. Under loom and
+//! Miri the limit is always 0 (a spin is only more interleavings to explore, and Miri
+//! cannot run the spin hint).
 
 mod mpmc;
 mod msg;
@@ -115,6 +140,19 @@ impl fmt::Display for PopError {
 
 impl core::error::Error for PopError {}
 
+/// The spin limit every blocking end starts with: [`Backoff::DEFAULT_SPIN_LIMIT`].
+pub(crate) const DEFAULT_SPIN_LIMIT: u32 = Backoff::DEFAULT_SPIN_LIMIT;
+
+/// `limit` clamped to [`Backoff::MAX_SPIN_LIMIT`], the value an end stores and reports.
+#[inline]
+pub(crate) const fn clamp_spin_limit(limit: u32) -> u32 {
+    if limit > Backoff::MAX_SPIN_LIMIT {
+        Backoff::MAX_SPIN_LIMIT
+    } else {
+        limit
+    }
+}
+
 /// `Some(deadline)` for a timeout (`None` when it is absent or too large to represent).
 #[inline]
 fn deadline_after(timeout: Option<Duration>) -> Option<Instant> {
@@ -143,7 +181,8 @@ pub(crate) enum Announce {
 /// timeout.
 ///
 /// Protocol (the sleeper's half of the handshake described in the module docs):
-/// 1. spin with a [`Backoff`] while not ready;
+/// 1. spin with a [`Backoff`] of `spin_limit` steps while not ready (`0`: no spin, go
+///    straight to step 2; under loom and Miri always `0`);
 /// 2. announce in `parked`, `fence(SeqCst)`, check again — the publisher's fence pairs
 ///    with this one;
 /// 3. `wait(word, seen)`: the kernel re-compares `word` with what the check saw, so a
@@ -155,6 +194,7 @@ pub(crate) fn block_until<'a>(
     parked: &AtomicU32,
     announce: Announce,
     deadline: Option<Instant>,
+    spin_limit: u32,
     parks: &mut u64,
     mut check: impl FnMut() -> Result<Ready<'a>, Corrupted>,
 ) -> Result<bool, Corrupted> {
@@ -163,7 +203,7 @@ pub(crate) fn block_until<'a>(
     let mut backoff = if cfg!(any(loom, miri)) {
         Backoff::with_limit(0)
     } else {
-        Backoff::new()
+        Backoff::with_limit(spin_limit)
     };
     loop {
         if let Ready::Yes = check()? {
@@ -226,5 +266,68 @@ fn wake_cold(word: &AtomicU32, announce: Announce) {
     match announce {
         Announce::Flag => sync::wake_one(word),
         Announce::Count => sync::wake_all(word),
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    /// Runs `block_until` with a check that answers "not ready" `not_ready` times, then
+    /// "ready"; the not-ready answers name a word that no longer holds the value the check
+    /// saw, so every park returns at once (the kernel, or the spin fallback, refuses to
+    /// sleep). Returns (parks, checks made).
+    fn run(spin_limit: u32, not_ready: u32) -> (u64, u32) {
+        let word = AtomicU32::new(1);
+        let parked = AtomicU32::new(0);
+        let mut checks = 0;
+        let mut parks = 0;
+        let ready = block_until(
+            &parked,
+            Announce::Flag,
+            None,
+            spin_limit,
+            &mut parks,
+            || {
+                checks += 1;
+                Ok(if checks <= not_ready {
+                    Ready::No(&word, 0)
+                } else {
+                    Ready::Yes
+                })
+            },
+        );
+        assert_eq!(ready, Ok(true));
+        assert_eq!(parked.load(Ordering::Relaxed), 0, "announcement withdrawn");
+        (parks, checks)
+    }
+
+    #[test]
+    fn limit_zero_parks_on_the_first_miss() {
+        // Each round is a check, the announcement, a check again and a park: the first
+        // miss already leads to a park, and so does every second one after it.
+        assert_eq!(run(0, 1), (0, 2));
+        assert_eq!(run(0, 2), (1, 3));
+        assert_eq!(run(0, 6), (3, 7));
+    }
+
+    /// Natively a limit of `L` spins through `L` misses before the first announcement
+    /// (under Miri the limit is always 0, see `block_until`).
+    #[test]
+    #[cfg(not(miri))]
+    fn a_limit_spins_that_many_misses_before_parking() {
+        assert_eq!(run(DEFAULT_SPIN_LIMIT, DEFAULT_SPIN_LIMIT), (0, 8));
+        assert_eq!(run(DEFAULT_SPIN_LIMIT, DEFAULT_SPIN_LIMIT + 2), (1, 10));
+        assert_eq!(run(3, 3), (0, 4));
+        assert_eq!(run(3, 5), (1, 6));
+        // Larger limits are clamped: 16 misses spin, the 17th and 18th park once.
+        assert_eq!(run(99, 18), (1, 19));
+    }
+
+    #[test]
+    fn limits_are_clamped_to_the_backoff_maximum() {
+        assert_eq!(clamp_spin_limit(0), 0);
+        assert_eq!(clamp_spin_limit(DEFAULT_SPIN_LIMIT), DEFAULT_SPIN_LIMIT);
+        assert_eq!(clamp_spin_limit(u32::MAX), Backoff::MAX_SPIN_LIMIT);
     }
 }

@@ -40,8 +40,8 @@
 
 use super::sync::{AtomicU32, Cell, Ordering};
 use super::{
-    Announce, Corrupted, PopError, PushError, Ready, block_until, deadline_after,
-    wake_all_if_parked,
+    Announce, Corrupted, DEFAULT_SPIN_LIMIT, PopError, PushError, Ready, block_until,
+    deadline_after, wake_all_if_parked,
 };
 use crate::ShmSafe;
 use crate::arch::CachePadded;
@@ -294,11 +294,29 @@ impl<T: Copy + ShmSafe, const N: usize> Mpmc<T, N> {
     }
 
     /// Pushes one item, waiting up to `timeout` (`None`: no limit) for a free slot: spins
-    /// a few microseconds, then parks. Gives the item back in [`PushError::Full`] if none
-    /// became free in time.
+    /// [`Backoff::DEFAULT_SPIN_LIMIT`](crate::arch::Backoff::DEFAULT_SPIN_LIMIT) backoff
+    /// steps (a few microseconds), then parks. Gives the item back in
+    /// [`PushError::Full`] if none became free in time.
     ///
     /// Real-time class: **may block**.
     pub fn push(&self, value: T, timeout: Option<Duration>) -> Result<(), PushError<T>> {
+        self.push_with_spin(value, timeout, DEFAULT_SPIN_LIMIT)
+    }
+
+    /// [`push`](Self::push) with the caller's spin limit: `spin_limit`
+    /// [`Backoff`](crate::arch::Backoff) steps before each park (`0` parks at once; values
+    /// above [`Backoff::MAX_SPIN_LIMIT`](crate::arch::Backoff::MAX_SPIN_LIMIT) are
+    /// clamped). An `Mpmc` has no per-end handles, so the limit is passed per call; it is
+    /// never stored in the ring. The trade-off is described in
+    /// [the ring docs](crate::ring#spinning-before-parking).
+    ///
+    /// Real-time class: **may block**.
+    pub fn push_with_spin(
+        &self,
+        value: T,
+        timeout: Option<Duration>,
+        spin_limit: u32,
+    ) -> Result<(), PushError<T>> {
         let deadline = deadline_after(timeout);
         let mut parks = 0;
         loop {
@@ -310,6 +328,7 @@ impl<T: Copy + ShmSafe, const N: usize> Mpmc<T, N> {
                         &self.head.sleepers,
                         Announce::Count,
                         deadline,
+                        spin_limit,
                         &mut parks,
                         || Ok(self.push_ready()),
                     ) {
@@ -323,11 +342,21 @@ impl<T: Copy + ShmSafe, const N: usize> Mpmc<T, N> {
         }
     }
 
-    /// Pops one item, waiting up to `timeout` (`None`: no limit): spins a few
-    /// microseconds, then parks. [`PopError::Empty`] if nothing arrived in time.
+    /// Pops one item, waiting up to `timeout` (`None`: no limit): spins
+    /// [`Backoff::DEFAULT_SPIN_LIMIT`](crate::arch::Backoff::DEFAULT_SPIN_LIMIT) backoff
+    /// steps (a few microseconds), then parks. [`PopError::Empty`] if nothing arrived in
+    /// time.
     ///
     /// Real-time class: **may block**.
     pub fn pop(&self, timeout: Option<Duration>) -> Result<T, PopError> {
+        self.pop_with_spin(timeout, DEFAULT_SPIN_LIMIT)
+    }
+
+    /// [`pop`](Self::pop) with the caller's spin limit; see
+    /// [`push_with_spin`](Self::push_with_spin).
+    ///
+    /// Real-time class: **may block**.
+    pub fn pop_with_spin(&self, timeout: Option<Duration>, spin_limit: u32) -> Result<T, PopError> {
         let deadline = deadline_after(timeout);
         let mut parks = 0;
         loop {
@@ -337,6 +366,7 @@ impl<T: Copy + ShmSafe, const N: usize> Mpmc<T, N> {
                         &self.tail.sleepers,
                         Announce::Count,
                         deadline,
+                        spin_limit,
                         &mut parks,
                         || Ok(self.pop_ready()),
                     ) {

@@ -59,7 +59,10 @@
 
 use super::role::{Claim, Role, RoleError};
 use super::sync::{AtomicU32, Ordering};
-use super::{Announce, Corrupted, Ready, block_until, deadline_after, wake_if_parked};
+use super::{
+    Announce, Corrupted, DEFAULT_SPIN_LIMIT, Ready, block_until, clamp_spin_limit, deadline_after,
+    wake_if_parked,
+};
 use crate::ShmSafe;
 use crate::arch::CachePadded;
 use crate::hal::process::OwnerId;
@@ -399,6 +402,7 @@ impl<const N: usize> MsgRing<N> {
             head: tail.wrapping_sub(Self::CAP),
             claim,
             parks: 0,
+            spin_limit: DEFAULT_SPIN_LIMIT,
         })
     }
 
@@ -413,6 +417,7 @@ impl<const N: usize> MsgRing<N> {
             tail: head,
             claim,
             parks: 0,
+            spin_limit: DEFAULT_SPIN_LIMIT,
         })
     }
 
@@ -447,6 +452,8 @@ pub struct MsgProducer<'a, const N: usize> {
     head: u32,
     claim: Claim,
     parks: u64,
+    /// Backoff steps a blocking call spins before parking (process-local).
+    spin_limit: u32,
 }
 
 impl<'a, const N: usize> MsgProducer<'a, N> {
@@ -526,6 +533,7 @@ impl<'a, const N: usize> MsgProducer<'a, N> {
                 &ring.head.parked,
                 Announce::Flag,
                 deadline,
+                self.spin_limit,
                 &mut parks,
                 || {
                     Ok(if self.fits(len)? {
@@ -559,6 +567,24 @@ impl<'a, const N: usize> MsgProducer<'a, N> {
         g.write_at(0, msg);
         g.commit();
         Ok(())
+    }
+
+    /// Sets how many [`Backoff`](crate::arch::Backoff) steps [`reserve`](Self::reserve)
+    /// (and so [`send`](Self::send)) spins before it parks: `0` parks at once, the default is
+    /// [`Backoff::DEFAULT_SPIN_LIMIT`](crate::arch::Backoff::DEFAULT_SPIN_LIMIT) (7 steps,
+    /// 127 relax calls, ≈ 0.4–5 µs), values above
+    /// [`Backoff::MAX_SPIN_LIMIT`](crate::arch::Backoff::MAX_SPIN_LIMIT) are clamped. A
+    /// setting of this handle only, in this process: the ring's shared state is untouched.
+    /// The trade-off is described in [the ring docs](crate::ring#spinning-before-parking).
+    /// Real-time class: wait-free.
+    pub fn set_spin_limit(&mut self, limit: u32) {
+        self.spin_limit = clamp_spin_limit(limit);
+    }
+
+    /// The spin limit [`reserve`](Self::reserve) uses (see
+    /// [`set_spin_limit`](Self::set_spin_limit)). Real-time class: wait-free.
+    pub fn spin_limit(&self) -> u32 {
+        self.spin_limit
     }
 
     /// How many times this handle has gone to sleep in the kernel. Real-time class:
@@ -686,6 +712,8 @@ pub struct MsgConsumer<'a, const N: usize> {
     tail: u32,
     claim: Claim,
     parks: u64,
+    /// Backoff steps a blocking call spins before parking (process-local).
+    spin_limit: u32,
 }
 
 impl<'a, const N: usize> MsgConsumer<'a, N> {
@@ -767,6 +795,7 @@ impl<'a, const N: usize> MsgConsumer<'a, N> {
                 &ring.tail.parked,
                 Announce::Flag,
                 deadline,
+                self.spin_limit,
                 &mut parks,
                 || {
                     Ok(match self.refresh()? {
@@ -807,6 +836,24 @@ impl<'a, const N: usize> MsgConsumer<'a, N> {
         g.read_at(0, &mut buf[..len]);
         g.release();
         Ok(len)
+    }
+
+    /// Sets how many [`Backoff`](crate::arch::Backoff) steps [`read`](Self::read) (and
+    /// so [`recv`](Self::recv)) spins before it parks: `0` parks at once, the default is
+    /// [`Backoff::DEFAULT_SPIN_LIMIT`](crate::arch::Backoff::DEFAULT_SPIN_LIMIT) (7 steps,
+    /// 127 relax calls, ≈ 0.4–5 µs), values above
+    /// [`Backoff::MAX_SPIN_LIMIT`](crate::arch::Backoff::MAX_SPIN_LIMIT) are clamped. A
+    /// setting of this handle only, in this process: the ring's shared state is untouched.
+    /// The trade-off is described in [the ring docs](crate::ring#spinning-before-parking).
+    /// Real-time class: wait-free.
+    pub fn set_spin_limit(&mut self, limit: u32) {
+        self.spin_limit = clamp_spin_limit(limit);
+    }
+
+    /// The spin limit [`read`](Self::read) uses (see
+    /// [`set_spin_limit`](Self::set_spin_limit)). Real-time class: wait-free.
+    pub fn spin_limit(&self) -> u32 {
+        self.spin_limit
     }
 
     /// How many times this handle has gone to sleep in the kernel. Real-time class:

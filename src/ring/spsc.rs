@@ -32,7 +32,8 @@
 use super::role::{Claim, Role, RoleError};
 use super::sync::{AtomicU32, Cell, Ordering};
 use super::{
-    Announce, Corrupted, PopError, PushError, Ready, block_until, deadline_after, wake_if_parked,
+    Announce, Corrupted, DEFAULT_SPIN_LIMIT, PopError, PushError, Ready, block_until,
+    clamp_spin_limit, deadline_after, wake_if_parked,
 };
 use crate::ShmSafe;
 use crate::arch::CachePadded;
@@ -152,6 +153,7 @@ impl<T: Copy + ShmSafe, const N: usize> Spsc<T, N> {
             head: tail.wrapping_sub(Self::CAP),
             claim,
             parks: 0,
+            spin_limit: DEFAULT_SPIN_LIMIT,
         })
     }
 
@@ -166,6 +168,7 @@ impl<T: Copy + ShmSafe, const N: usize> Spsc<T, N> {
             tail: head,
             claim,
             parks: 0,
+            spin_limit: DEFAULT_SPIN_LIMIT,
         })
     }
 
@@ -208,6 +211,8 @@ pub struct Producer<'a, T: Copy + ShmSafe, const N: usize> {
     head: u32,
     claim: Claim,
     parks: u64,
+    /// Backoff steps a blocking call spins before parking (process-local).
+    spin_limit: u32,
 }
 
 impl<T: Copy + ShmSafe, const N: usize> Producer<'_, T, N> {
@@ -290,7 +295,8 @@ impl<T: Copy + ShmSafe, const N: usize> Producer<'_, T, N> {
     }
 
     /// Pushes one item, waiting up to `timeout` (`None`: no limit) for a free slot: spins
-    /// a few microseconds, then parks until the consumer frees a slot. Gives the item back
+    /// up to [`spin_limit`](Self::spin_limit) backoff steps (by default a few
+    /// microseconds), then parks until the consumer frees a slot. Gives the item back
     /// in [`PushError::Full`] if none became free in time.
     ///
     /// Real-time class: **may block**.
@@ -306,6 +312,7 @@ impl<T: Copy + ShmSafe, const N: usize> Producer<'_, T, N> {
             &ring.head.parked,
             Announce::Flag,
             deadline,
+            self.spin_limit,
             &mut parks,
             || {
                 Ok(match self.refresh()? {
@@ -325,6 +332,24 @@ impl<T: Copy + ShmSafe, const N: usize> Producer<'_, T, N> {
     /// Free slots right now (reads the consumer's index). Real-time class: wait-free.
     pub fn free_slots(&mut self) -> Result<usize, Corrupted> {
         self.refresh().map(|n| n as usize)
+    }
+
+    /// Sets how many [`Backoff`](crate::arch::Backoff) steps [`push`](Self::push) spins
+    /// before it parks: `0` parks at once, the default is
+    /// [`Backoff::DEFAULT_SPIN_LIMIT`](crate::arch::Backoff::DEFAULT_SPIN_LIMIT) (7 steps,
+    /// 127 relax calls, ≈ 0.4–5 µs), values above
+    /// [`Backoff::MAX_SPIN_LIMIT`](crate::arch::Backoff::MAX_SPIN_LIMIT) are clamped. A
+    /// setting of this handle only, in this process: the ring's shared state is untouched.
+    /// The trade-off is described in [the ring docs](crate::ring#spinning-before-parking).
+    /// Real-time class: wait-free.
+    pub fn set_spin_limit(&mut self, limit: u32) {
+        self.spin_limit = clamp_spin_limit(limit);
+    }
+
+    /// The spin limit [`push`](Self::push) uses (see
+    /// [`set_spin_limit`](Self::set_spin_limit)). Real-time class: wait-free.
+    pub fn spin_limit(&self) -> u32 {
+        self.spin_limit
     }
 
     /// How many times this handle has gone to sleep in the kernel (a statistic for tests
@@ -363,6 +388,8 @@ pub struct Consumer<'a, T: Copy + ShmSafe, const N: usize> {
     tail: u32,
     claim: Claim,
     parks: u64,
+    /// Backoff steps a blocking call spins before parking (process-local).
+    spin_limit: u32,
 }
 
 impl<T: Copy + ShmSafe, const N: usize> Consumer<'_, T, N> {
@@ -436,8 +463,9 @@ impl<T: Copy + ShmSafe, const N: usize> Consumer<'_, T, N> {
         Ok(n as usize)
     }
 
-    /// Pops one item, waiting up to `timeout` (`None`: no limit): spins a few
-    /// microseconds, then parks until the producer publishes. [`PopError::Empty`] if
+    /// Pops one item, waiting up to `timeout` (`None`: no limit): spins up to
+    /// [`spin_limit`](Self::spin_limit) backoff steps (by default a few microseconds),
+    /// then parks until the producer publishes. [`PopError::Empty`] if
     /// nothing arrived in time; an item that arrives as the timeout expires is still
     /// returned.
     ///
@@ -454,6 +482,7 @@ impl<T: Copy + ShmSafe, const N: usize> Consumer<'_, T, N> {
             &ring.tail.parked,
             Announce::Flag,
             deadline,
+            self.spin_limit,
             &mut parks,
             || {
                 Ok(match self.refresh()? {
@@ -474,6 +503,24 @@ impl<T: Copy + ShmSafe, const N: usize> Consumer<'_, T, N> {
     /// wait-free.
     pub fn available_items(&mut self) -> Result<usize, Corrupted> {
         self.refresh().map(|n| n as usize)
+    }
+
+    /// Sets how many [`Backoff`](crate::arch::Backoff) steps [`pop`](Self::pop) spins
+    /// before it parks: `0` parks at once, the default is
+    /// [`Backoff::DEFAULT_SPIN_LIMIT`](crate::arch::Backoff::DEFAULT_SPIN_LIMIT) (7 steps,
+    /// 127 relax calls, ≈ 0.4–5 µs), values above
+    /// [`Backoff::MAX_SPIN_LIMIT`](crate::arch::Backoff::MAX_SPIN_LIMIT) are clamped. A
+    /// setting of this handle only, in this process: the ring's shared state is untouched.
+    /// The trade-off is described in [the ring docs](crate::ring#spinning-before-parking).
+    /// Real-time class: wait-free.
+    pub fn set_spin_limit(&mut self, limit: u32) {
+        self.spin_limit = clamp_spin_limit(limit);
+    }
+
+    /// The spin limit [`pop`](Self::pop) uses (see
+    /// [`set_spin_limit`](Self::set_spin_limit)). Real-time class: wait-free.
+    pub fn spin_limit(&self) -> u32 {
+        self.spin_limit
     }
 
     /// How many times this handle has gone to sleep in the kernel. Real-time class:
