@@ -16,9 +16,11 @@
 //!   target ≤ 1.05×), and adaptive waiting — an `arch::Backoff` spin, then park (target:
 //!   sub-microsecond median while the peer answers within the spin window);
 //! * shmsync's rings: two `Spsc<u64, 8192>` in the region, one per direction, with
-//!   `try_push` / `try_pop` spinning (target ≤ 1.25× the bare atomic) and with the ring's
-//!   own blocking `pop(None)` (spin, then park; target: sub-microsecond median). The ring
-//!   has no "park at once" pop, so the park-every-time comparison is the hal row's.
+//!   `try_push` / `try_pop` spinning (target ≤ 1.25× the bare atomic); with the ring's
+//!   blocking `pop(None)` and both ends' spin limit set to 0, so the receiver parks every
+//!   time the ring is empty (judged against the raw futex: target ≤ 1.05×); and with the
+//!   same `pop(None)` spinning `--spin-limit` backoff steps first (spin, then park;
+//!   target: sub-microsecond median).
 //!
 //! Every message carries a sequence number. The receiver of each direction checks that
 //! the message word moved by exactly one and that the sequence number is the next one;

@@ -23,9 +23,9 @@ options:
                       sequence number alone)
   --pin [A,B]         pin this process to CPU A and the peer to CPU B (default 0,1);
                       Linux only: macOS has no public API for it (a note is printed)
-  --spin-limit N      Backoff steps of the hal-adaptive row before it parks: 2^N - 1
-                      cpu_relax calls (default 7, the library default; at most 16);
-                      ring-adaptive keeps the ring's own spin
+  --spin-limit N      Backoff steps the adaptive rows (hal-adaptive, ring-adaptive)
+                      spin before they park: 2^N - 1 cpu_relax calls (default 7, the
+                      library default; at most 16); ring-block always uses 0
   --rows LIST         comma-separated rows to run (default all): ROWS
   --json              print the results as JSON on stdout (progress stays on stderr)
   --no-hist           leave out the terminal histogram
@@ -61,7 +61,7 @@ pub struct Options {
     pub size: usize,
     /// (this process's CPU, the peer's CPU).
     pub pin: Option<(usize, usize)>,
-    /// Backoff limit of the hal-adaptive row.
+    /// Backoff limit of the adaptive rows (hal-adaptive, ring-adaptive).
     pub spin_limit: u32,
     /// Indexes into `rows::ALL`, in run order.
     pub rows: Vec<usize>,
@@ -247,6 +247,30 @@ mod tests {
         let o = run(&[]).unwrap();
         assert_eq!(o, Options::default());
         assert_eq!(o.rows.len(), rows::ALL.len());
+        // Issue 7's three ring rows (spinning, park every time, spin then park) are all in
+        // the default set, next to each other.
+        let ring_rows: Vec<&str> = o
+            .rows
+            .iter()
+            .map(|&r| rows::ALL[r].key)
+            .filter(|k| k.starts_with("ring-"))
+            .collect();
+        assert_eq!(ring_rows, ["ring-spin", "ring-block", "ring-adaptive"]);
+        assert_eq!(o.spin_limit, Backoff::DEFAULT_SPIN_LIMIT);
+    }
+
+    #[test]
+    fn ring_rows_by_name() {
+        let o = run(&["--rows", "ring-block,futex", "--spin-limit=0"]).unwrap();
+        assert_eq!(
+            o.rows,
+            vec![
+                rows::find("ring-block").unwrap(),
+                rows::find("futex").unwrap()
+            ]
+        );
+        assert_eq!(o.spin_limit, 0);
+        assert!(usage().contains("ring-spin,ring-block,ring-adaptive"));
     }
 
     #[test]

@@ -180,8 +180,9 @@ impl Signal for HalPark {
 /// Word encoding: `count << 1 | PARKED`.
 pub struct HalAdaptive;
 
-/// The `Backoff` limit [`HalAdaptive`] spins with (`--spin-limit`; default: the
-/// library's `Backoff::DEFAULT_SPIN_LIMIT`, 2^7 - 1 = 127 `cpu_relax` calls).
+/// The `Backoff` limit [`HalAdaptive`] and the ring-adaptive row spin with
+/// (`--spin-limit`; default: the library's `Backoff::DEFAULT_SPIN_LIMIT`, 2^7 - 1 = 127
+/// `cpu_relax` calls).
 pub static SPIN_LIMIT: AtomicU32 = AtomicU32::new(Backoff::DEFAULT_SPIN_LIMIT);
 
 /// The receiver is parked (or about to park) in `hal::wait`: the sender must wake it.

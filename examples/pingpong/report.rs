@@ -33,7 +33,7 @@ pub struct Header {
     pub backend: &'static str,
     /// Message bytes.
     pub size: usize,
-    /// Backoff limit of the hal-adaptive row.
+    /// Backoff limit of the adaptive rows (hal-adaptive, ring-adaptive).
     pub spin_limit: u32,
     /// CPUs the two processes were pinned to.
     pub pinned: Option<(usize, usize)>,
@@ -162,8 +162,8 @@ pub fn header(h: &Header) -> String {
     };
     let _ = writeln!(
         s,
-        "message {} B, {per_row} ({:.2} s warm-up each), {pin}, hal-adaptive spin limit {} \
-         ({} cpu_relax)",
+        "message {} B, {per_row} ({:.2} s warm-up each), {pin}, adaptive rows' spin limit {} \
+         ({} cpu_relax; ring-block: 0)",
         h.size,
         h.warmup,
         h.spin_limit,
@@ -511,5 +511,65 @@ mod tests {
         let outs = [o(find("futex"), &slow), o(find("hal-block"), &hal)];
         assert_eq!(verdict(&outs, &outs[1]).unwrap().1, None);
         assert!(table(&outs, &vec![]).contains("inconclusive"));
+    }
+
+    #[test]
+    fn ring_block_is_judged_against_the_raw_futex() {
+        let find = |k: &str| ALL.iter().find(|r| r.key == k).unwrap();
+        let (mut futex, mut near, mut far) = (Histogram::new(), Histogram::new(), Histogram::new());
+        for _ in 0..100 {
+            futex.record(10_000);
+            near.record(10_300);
+            far.record(12_000);
+        }
+        let o = |row, hist| Outcome {
+            row,
+            hist,
+            secs: 1.0,
+            sent: 100,
+            peer_received: 100,
+            sleeps: Some(2.0),
+        };
+        let outs = [o(find("futex"), &futex), o(find("ring-block"), &near)];
+        let (key, r50, _) = ratio(&outs, &outs[1]).unwrap();
+        assert_eq!(key, "futex");
+        assert!((r50 - 1.03).abs() < 0.02, "{r50}");
+        assert_eq!(
+            verdict(&outs, &outs[1]).unwrap().1,
+            Some(true),
+            "1.03× meets ≤ 1.05×"
+        );
+        let t = table(&outs, &vec![]);
+        assert!(
+            t.contains("ring-block") && t.contains("median ≤ 1.05× futex: met"),
+            "{t}"
+        );
+        let outs = [o(find("futex"), &futex), o(find("ring-block"), &far)];
+        assert_eq!(
+            verdict(&outs, &outs[1]).unwrap().1,
+            Some(false),
+            "1.2× misses"
+        );
+        let j = json(
+            &Header {
+                os: "linux",
+                arch: "x86_64",
+                cpus: 2,
+                backend: "futex",
+                size: 8,
+                spin_limit: 7,
+                pinned: None,
+                duration: 1.0,
+                count: None,
+                rounds: 1,
+                warmup: 0.0,
+                load: (None, None),
+                unix_time: 0,
+            },
+            &outs,
+            &vec![],
+        );
+        assert!(j.contains("\"ring-block\""), "{j}");
+        assert!(j.contains("\"target_met\": false"), "{j}");
     }
 }

@@ -9,7 +9,7 @@ use crate::hist::Histogram;
 #[cfg(any(target_os = "linux", target_os = "android"))]
 use crate::link::RawFutex;
 use crate::link::{Fault, HalAdaptive, HalPark, Link, SlotLink, Spin};
-use crate::ring::{RingAdaptive, RingLink, RingSpin};
+use crate::ring::{RingAdaptive, RingBlock, RingLink, RingSpin};
 use crate::shared::{INJECT_DROP, INJECT_DUP, Mem};
 
 /// The sequence number of the message that ends a row (data messages count from 1).
@@ -30,6 +30,8 @@ pub enum Kind {
     HalAdaptive,
     /// `shmsync::Spsc` rings, `try_pop` spinning.
     RingSpin,
+    /// `shmsync::Spsc` rings, `pop(None)` with spin limit 0: park every time.
+    RingBlock,
     /// `shmsync::Spsc` rings, `pop(None)`: the ring's spin, then park.
     RingAdaptive,
 }
@@ -103,6 +105,13 @@ pub const ALL: &[Row] = &[
         kind: Kind::RingSpin,
         baseline: Some("spin"),
         target: Target::Ratio(1.25),
+    },
+    Row {
+        key: "ring-block",
+        what: "shmsync Spsc pop(None), spin limit 0",
+        kind: Kind::RingBlock,
+        baseline: Some("futex"),
+        target: Target::Ratio(1.05),
     },
     Row {
         key: "ring-adaptive",
@@ -193,6 +202,7 @@ pub fn dispatch<P: Link, V: Visit>(
         Kind::HalBlock => slot!(HalPark),
         Kind::HalAdaptive => slot!(HalAdaptive),
         Kind::RingSpin => ring!(RingSpin),
+        Kind::RingBlock => ring!(RingBlock),
         Kind::RingAdaptive => ring!(RingAdaptive),
     }
 }

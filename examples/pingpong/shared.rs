@@ -57,7 +57,7 @@ pub struct Control {
     pub inject_at: AtomicU32,
     /// CPU to pin the peer to, plus one (0: do not pin).
     pub peer_cpu: AtomicU32,
-    /// `Backoff` limit of the hal-adaptive row, plus one (0: the library default).
+    /// `Backoff` limit of the adaptive rows (hal-adaptive, ring-adaptive), plus one (0: the library default).
     pub spin_limit: AtomicU32,
     /// Messages the peer received in the last row (not counting the stop message).
     pub peer_count: AtomicU64,
