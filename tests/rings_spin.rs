@@ -1,12 +1,18 @@
 //! The per-end spin limit of the blocking ring operations: with limit 0 a blocking call on
-//! an empty (full) ring parks every time and still hands over every item, for `Spsc`,
+//! an empty (full) ring parks at once and still hands over every item, for `Spsc`,
 //! `MsgRing` and `Mpmc`; the setting is per handle, clamped, and leaves the shared state
 //! alone.
 //!
-//! Each hand-over is forced through a park: the feeding side waits until the blocked side
+//! Each hand-over is pushed towards a park: the feeding side waits until the blocked side
 //! has taken the previous item *and* announced itself in its parked word (read through the
-//! documented layout) before it publishes the next one, so the blocked side must have found
-//! the ring empty and gone to sleep. Threads only, so these also run under Miri.
+//! documented layout) before it publishes the next one, so the blocked side found the ring
+//! empty (full) and is about to sleep. "About to": the announcement comes just before the
+//! sleeper's last check, so a publication that lands in those few instructions is seen by
+//! that check and the sleeper returns without parking (correctly; a rare race, but over
+//! thousands of hand-overs it happens). The tests therefore require a park on at least
+//! half of the hand-overs, not on every one; that limit 0 makes the very first miss park
+//! is checked exactly by the unit tests of `block_until` in `src/ring/mod.rs`. Threads
+//! only, so these also run under Miri.
 
 mod ring_common;
 
@@ -88,7 +94,7 @@ fn ends_start_at_the_default_limit_and_clamp() {
 }
 
 #[test]
-fn spsc_pop_with_limit_zero_parks_every_time() {
+fn spsc_pop_with_limit_zero_parks_at_once() {
     let ring = Spsc::<u64, 4>::new();
     let n = HANDOVERS;
     let parks = std::thread::scope(|s| {
@@ -115,13 +121,14 @@ fn spsc_pop_with_limit_zero_parks_every_time() {
         consumer.join().unwrap()
     });
     eprintln!("{n} hand-overs, consumer parked {parks} times");
-    // At least once per item; more only on spurious wake-ups.
-    assert!(parks >= n, "parked {parks} times for {n} items");
+    // Once per item, but for the race described at the top; more only on spurious
+    // wake-ups.
+    assert!(parks >= n / 2, "parked {parks} times for {n} items");
     assert!(parks <= 2 * n, "parked {parks} times for {n} items");
 }
 
 #[test]
-fn spsc_push_with_limit_zero_parks_every_time() {
+fn spsc_push_with_limit_zero_parks_at_once() {
     let ring = Spsc::<u64, 1>::new();
     let n = HANDOVERS;
     let parks = std::thread::scope(|s| {
@@ -150,12 +157,12 @@ fn spsc_push_with_limit_zero_parks_every_time() {
         producer.join().unwrap()
     });
     eprintln!("{n} hand-overs, producer parked {parks} times");
-    assert!(parks >= n - 1, "parked {parks} times for {n} items");
+    assert!(parks >= (n - 1) / 2, "parked {parks} times for {n} items");
     assert!(parks <= 2 * n, "parked {parks} times for {n} items");
 }
 
 #[test]
-fn msg_recv_with_limit_zero_parks_every_time() {
+fn msg_recv_with_limit_zero_parks_at_once() {
     let ring = MsgRing::<256>::new();
     let n = HANDOVERS;
     let parks = std::thread::scope(|s| {
@@ -187,12 +194,12 @@ fn msg_recv_with_limit_zero_parks_every_time() {
         consumer.join().unwrap()
     });
     eprintln!("{n} hand-overs, consumer parked {parks} times");
-    assert!(parks >= n, "parked {parks} times for {n} messages");
+    assert!(parks >= n / 2, "parked {parks} times for {n} messages");
     assert!(parks <= 2 * n, "parked {parks} times for {n} messages");
 }
 
 #[test]
-fn mpmc_pop_with_limit_zero_parks_every_time() {
+fn mpmc_pop_with_limit_zero_parks_at_once() {
     let q = Mpmc::<u64, 4>::new();
     let n = HANDOVERS;
     std::thread::scope(|s| {
