@@ -299,6 +299,7 @@ impl<T: Copy + ShmSafe, const N: usize> Mpmc<T, N> {
     ///
     /// Real-time class: **may block**.
     pub fn push(&self, value: T, timeout: Option<Duration>) -> Result<(), PushError<T>> {
+        rtsan_blocking!(c"shmsync::Mpmc::push");
         let deadline = deadline_after(timeout);
         let mut parks = 0;
         loop {
@@ -328,6 +329,7 @@ impl<T: Copy + ShmSafe, const N: usize> Mpmc<T, N> {
     ///
     /// Real-time class: **may block**.
     pub fn pop(&self, timeout: Option<Duration>) -> Result<T, PopError> {
+        rtsan_blocking!(c"shmsync::Mpmc::pop");
         let deadline = deadline_after(timeout);
         let mut parks = 0;
         loop {
