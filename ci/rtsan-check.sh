@@ -9,7 +9,8 @@
 #      first wake of a parked helper): proof that the sanitizer really watches the
 #      callback, so the clean run of step 2 means something.
 #
-# Needs LLVM's runtime, never downloaded: `apt-get install libclang-rt-22-dev`, or point
+# Needs LLVM's runtime (this script refuses to let rtsan-standalone fetch or build one):
+# `apt-get install libclang-rt-22-dev`, or point
 # RTSAN_LIB_PATH at another libclang_rt.rtsan-x86_64.a. Run from the workspace root:
 #   ci/rtsan-check.sh
 set -euo pipefail

@@ -48,10 +48,15 @@
 //! accept that report, when running a real-time path under RTSan.
 //!
 //! The feature is inert unless the build sees `RTSAN_ENABLE=1` on a target RTSan supports
-//! (Linux x86_64/aarch64, macOS); it never downloads anything: the runtime comes from
-//! `RTSAN_LIB_PATH` (Debian: `apt-get install libclang-rt-22-dev`, then
-//! `RTSAN_LIB_PATH=/usr/lib/llvm-22/lib/clang/22/lib/linux/libclang_rt.rtsan-x86_64.a`).
-//! Every target, `no_std` ones included, builds with or without it.
+//! (Linux x86_64/aarch64, macOS). Then point `RTSAN_LIB_PATH` at the runtime library
+//! (Debian: `apt-get install libclang-rt-22-dev`, then
+//! `RTSAN_LIB_PATH=/usr/lib/llvm-22/lib/clang/22/lib/linux/libclang_rt.rtsan-x86_64.a`;
+//! macOS: a `libclang_rt.rtsan_osx_dynamic.dylib` from an LLVM 20+ toolchain, not tried
+//! here). shmsync never turns on `rtsan-standalone`'s download of prebuilt libraries, but
+//! with `RTSAN_ENABLE=1` and no `RTSAN_LIB_PATH` that crate's build script clones
+//! llvm-project and builds the runtime (git, cmake, network). Every target, `no_std` ones
+//! included, builds with or without the feature; `ci/rtsan-check.sh` is the lane that
+//! runs it (tests/rtsan.rs and the `audio_host` example).
 //!
 //! ```
 //! # #[cfg(all(unix, not(miri)))] {

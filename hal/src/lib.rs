@@ -27,6 +27,11 @@
 //!   backends; callers keep a "someone is parked" flag to skip even that).
 //! * Waits and wakes match by the word's *shared* identity (the memory object and offset),
 //!   so processes that map one region at different addresses meet on the same word.
+//! * With the `rtsan` feature, [`wait`] / [`wait_until`] tell RealtimeSanitizer they block
+//!   (reported as `shmsync_hal::wait`) right before every kernel or spin wait — not for a
+//!   zero timeout or a past deadline, which only compare. Wakes are not marked ("may
+//!   wake" is allowed on a real-time thread), though on Linux RTSan intercepts their
+//!   futex `syscall` by itself. Inert unless built with `RTSAN_ENABLE=1`.
 //!
 //! # Backends
 //! One module per backend; [`backend`] reports the active one and the wake protocol it
