@@ -36,7 +36,7 @@ no_std_crates=(-p shmsync-arch -p shmsync-hal -p shmsync)
 lanes=(fmt clippy clippy-cross test asm apple-link no-std miri-host miri-apple-arm64
   miri-apple-x86_64 qemu-aarch64 loom)
 declare -A about=(
-  [fmt]="rustfmt --check over the workspace and the ci/ helper crates"
+  [fmt]="rustfmt --check (workspace and ci/ crates); the workflow lists the same lanes"
   [clippy]="clippy -D warnings, host, all targets, default and all features"
   [clippy-cross]="clippy -D warnings for both Apple targets (default, app-store-safe) and the thumb targets"
   [test]="cargo test --workspace on the host (futex backend), plus count-syscalls runs"
@@ -191,11 +191,23 @@ x() {
 # ---------------------------------------------------------------- lanes
 
 lane_fmt() {
-  x cargo fmt --all -- --check --color never
-  local m
+  # Every check runs, so one log shows all that is wrong.
+  local bad=0 m
+  x cargo fmt --all -- --check --color never || bad=1
   for m in ci/asm-probe/Cargo.toml ci/fixtures/*/Cargo.toml; do
-    x cargo fmt --manifest-path "$m" -- --check --color never
+    x cargo fmt --manifest-path "$m" -- --check --color never || bad=1
   done
+  # The GitHub workflow's lane matrix must list exactly the lanes of this script.
+  local wf=.github/workflows/ci.yml listed
+  listed=$(awk '/^ +lane:$/ { on = 1; next } on && /^ +- / { print $2; next } on { exit }' "$wf")
+  if [[ $listed == "$(printf '%s\n' "${lanes[@]}")" ]]; then
+    echo "$wf lists the same ${#lanes[@]} lanes"
+  else
+    echo "$wf lane matrix differs from ci/check.sh lanes:"
+    diff <(printf '%s\n' "${lanes[@]}") <(echo "$listed") || true
+    bad=1
+  fi
+  return "$bad"
 }
 
 lane_clippy() {
