@@ -8,6 +8,8 @@ extern crate std;
 pub use shmsync_arch as arch;
 pub use shmsync_hal as hal;
 
+pub mod region;
 mod shm_safe;
 
+pub use region::{Region, RegionError, attach, attach_timeout, init};
 pub use shm_safe::{ShmSafe, tag, tag_with};

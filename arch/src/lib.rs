@@ -19,6 +19,6 @@ mod ticks;
 pub use backoff::Backoff;
 pub use cache_padded::{CACHE_LINE, CachePadded};
 pub use relax::cpu_relax;
+pub use ticks::HAS_TICKS;
 #[cfg(any(target_arch = "x86", target_arch = "x86_64", target_arch = "aarch64"))]
 pub use ticks::ticks;
-pub use ticks::HAS_TICKS;

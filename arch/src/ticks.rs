@@ -57,7 +57,10 @@ pub fn ticks() -> u64 {
     }
 }
 
-#[cfg(all(test, any(target_arch = "x86", target_arch = "x86_64", target_arch = "aarch64")))]
+#[cfg(all(
+    test,
+    any(target_arch = "x86", target_arch = "x86_64", target_arch = "aarch64")
+))]
 mod tests {
     #[test]
     fn ticks_never_go_backwards_and_do_advance() {

@@ -142,9 +142,15 @@ mod tests {
     #[test]
     fn checked_add_saturates_to_none_and_arithmetic_is_exact() {
         let t = Instant::from_nanos(1_000);
-        assert_eq!(t.checked_add(Duration::from_nanos(5)), Some(Instant::from_nanos(1_005)));
+        assert_eq!(
+            t.checked_add(Duration::from_nanos(5)),
+            Some(Instant::from_nanos(1_005))
+        );
         assert_eq!(t.checked_add(Duration::MAX), None);
-        assert_eq!(Instant::from_nanos(u64::MAX - 1).checked_add(Duration::from_nanos(2)), None);
+        assert_eq!(
+            Instant::from_nanos(u64::MAX - 1).checked_add(Duration::from_nanos(2)),
+            None
+        );
         assert_eq!(
             Instant::from_nanos(10).saturating_duration_since(Instant::from_nanos(20)),
             Duration::ZERO

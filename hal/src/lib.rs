@@ -48,6 +48,7 @@ pub mod atomic;
 mod backend;
 pub mod clock;
 pub mod count;
+pub mod process;
 mod spin;
 
 #[cfg(any(target_os = "linux", target_os = "android"))]

@@ -118,7 +118,11 @@ impl SharedMemory {
         let cname = shm_name(name)?;
         // SAFETY: valid C string and flags.
         let fd = cvt(unsafe {
-            libc::shm_open(cname.as_ptr(), libc::O_RDWR | libc::O_CLOEXEC, 0 as libc::c_uint)
+            libc::shm_open(
+                cname.as_ptr(),
+                libc::O_RDWR | libc::O_CLOEXEC,
+                0 as libc::c_uint,
+            )
         })?;
         // SAFETY: shm_open returned a fresh descriptor that we own.
         Self::from_fd(unsafe { OwnedFd::from_raw_fd(fd) })

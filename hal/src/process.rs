@@ -1,0 +1,324 @@
+//! Process identity and liveness, for locks and ring roles whose holder may die.
+//!
+//! An [`OwnerId`] is a process id plus a *token* derived from the process's start time, so
+//! that a pid reused by a newer process is not mistaken for the old owner:
+//!
+//! | OS | token | liveness |
+//! |---|---|---|
+//! | Linux, Android | low 32 bits of `starttime` (field 22 of `/proc/<pid>/stat`, clock ticks since boot) | `/proc/<pid>/stat` missing, state `Z`/`X` (zombie/dead) or a different start time → dead |
+//! | macOS | `pbi_start_tvsec * 1e6 + pbi_start_tvusec` folded to 32 bits, from `proc_pidinfo(PROC_PIDTBSDINFO)` | `proc_pidinfo` → `ESRCH` or status `SZOMB`, or a different start time → dead; other failures fall back to `kill(pid, 0)` |
+//! | no OS | 0 (one program, nothing to die) | always [`Liveness::Unknown`] |
+//!
+//! **App Sandbox (macOS).** A sandboxed process may not inspect other processes:
+//! `proc_pidinfo` fails with `EPERM` and `kill(pid, 0)` answers `EPERM` even for a live
+//! peer. Both are read as [`Liveness::Unknown`], which callers treat as alive: in a sandbox,
+//! owner death is only detected when the peer's process id no longer exists (`ESRCH`). This
+//! follows from the documented sandbox rules; it was not executed here (no Mac).
+//!
+//! A zombie (killed, not yet reaped by its parent) counts as dead: it will never unlock.
+
+/// Who holds a lock or a ring role: process id and start-time token. All-zero means nobody.
+///
+/// `#[repr(C)]`, two `u32`: the same layout on every target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[repr(C)]
+pub struct OwnerId {
+    /// Process id (never 0 for a real process).
+    pub pid: u32,
+    /// Start-time token; see the module docs.
+    pub token: u32,
+}
+
+const _: () = assert!(core::mem::size_of::<OwnerId>() == 8);
+const _: () = assert!(core::mem::align_of::<OwnerId>() == 4);
+
+impl OwnerId {
+    /// Nobody.
+    pub const NONE: OwnerId = OwnerId { pid: 0, token: 0 };
+
+    /// True for [`OwnerId::NONE`]. Real-time class: wait-free.
+    pub const fn is_none(self) -> bool {
+        self.pid == 0
+    }
+}
+
+/// What [`liveness`] could find out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Liveness {
+    /// The process exists and started when the token says.
+    Alive,
+    /// The process is gone, a zombie, or its pid now belongs to another process.
+    Dead,
+    /// Could not be decided (no permission, no OS): treat as alive.
+    Unknown,
+}
+
+/// This process's identity, computed once and cached.
+///
+/// Real-time class: **wait-free** after the first call (one relaxed load pair); the first
+/// call **may block** (reads `/proc/self/stat` or calls `proc_pidinfo`). Call it once at
+/// start-up before using it on a real-time thread.
+pub fn current() -> OwnerId {
+    use crate::atomic::{AtomicU32, Ordering};
+    static PID: AtomicU32 = AtomicU32::new(0);
+    static TOKEN: AtomicU32 = AtomicU32::new(0);
+    let pid = own_pid();
+    // A fork child inherits the cache with the parent's pid: the pid check catches that.
+    if PID.load(Ordering::Acquire) == pid && pid != 0 {
+        return OwnerId {
+            pid,
+            token: TOKEN.load(Ordering::Relaxed),
+        };
+    }
+    let token = start_token(pid).unwrap_or(0);
+    TOKEN.store(token, Ordering::Relaxed);
+    PID.store(pid, Ordering::Release);
+    OwnerId { pid, token }
+}
+
+/// Whether `owner` is still running. `OwnerId::NONE` is [`Liveness::Dead`].
+///
+/// Real-time class: **may block** (a few syscalls; reads `/proc` on Linux). Lock and ring
+/// code calls it only on slow paths, after waiting a while.
+pub fn liveness(owner: OwnerId) -> Liveness {
+    if owner.is_none() {
+        return Liveness::Dead;
+    }
+    imp::liveness(owner)
+}
+
+#[cfg(unix)]
+fn own_pid() -> u32 {
+    // SAFETY: getpid has no preconditions and cannot fail.
+    unsafe { libc::getpid() as u32 }
+}
+
+#[cfg(not(unix))]
+fn own_pid() -> u32 {
+    1
+}
+
+fn start_token(pid: u32) -> Option<u32> {
+    match imp::start_info(pid) {
+        imp::Start::Running(t) => Some(t),
+        _ => None,
+    }
+}
+
+#[cfg(any(target_os = "linux", target_os = "android"))]
+mod imp {
+    use super::{Liveness, OwnerId};
+
+    pub(super) enum Start {
+        Running(u32),
+        Gone,
+        Unknown,
+    }
+
+    /// Reads `/proc/<pid>/stat` into a stack buffer and extracts the state and start time.
+    pub(super) fn start_info(pid: u32) -> Start {
+        // "/proc/" + up to 10 digits + "/stat" + NUL fits in 32 bytes.
+        let mut path = [0u8; 32];
+        let mut n = 0;
+        for &b in b"/proc/" {
+            path[n] = b;
+            n += 1;
+        }
+        let mut digits = [0u8; 10];
+        let mut d = 0;
+        let mut v = pid;
+        loop {
+            digits[d] = b'0' + (v % 10) as u8;
+            d += 1;
+            v /= 10;
+            if v == 0 {
+                break;
+            }
+        }
+        while d > 0 {
+            d -= 1;
+            path[n] = digits[d];
+            n += 1;
+        }
+        for &b in b"/stat" {
+            path[n] = b;
+            n += 1;
+        }
+        // SAFETY: `path` is NUL-terminated (zero-initialised, at most 21 bytes written).
+        let fd = unsafe { libc::open(path.as_ptr().cast(), libc::O_RDONLY | libc::O_CLOEXEC) };
+        if fd < 0 {
+            return match crate::unix::errno() {
+                libc::ENOENT | libc::ESRCH => Start::Gone,
+                _ => Start::Unknown,
+            };
+        }
+        // The line is "pid (comm) S ppid … starttime …"; comm is at most 16 bytes, the
+        // fields up to starttime take well under 300 bytes.
+        let mut buf = [0u8; 512];
+        // SAFETY: `buf` is writable for its length; `fd` is open.
+        let len = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
+        // SAFETY: closing the descriptor we opened.
+        unsafe { libc::close(fd) };
+        if len <= 0 {
+            // ESRCH from read: the process died between open and read.
+            return Start::Gone;
+        }
+        parse_stat(&buf[..len as usize])
+    }
+
+    /// Parses state (field 3) and starttime (field 22) from a stat line.
+    pub(super) fn parse_stat(line: &[u8]) -> Start {
+        // comm may contain spaces and ')': the fields start after the LAST ')'.
+        let Some(close) = line.iter().rposition(|&b| b == b')') else {
+            return Start::Unknown;
+        };
+        let mut fields = line[close + 1..]
+            .split(|&b| b == b' ')
+            .filter(|f| !f.is_empty());
+        let state = match fields.next() {
+            Some(s) if !s.is_empty() => s[0],
+            _ => return Start::Unknown,
+        };
+        if state == b'Z' || state == b'X' || state == b'x' {
+            return Start::Gone;
+        }
+        // state is field 3, starttime field 22: skip fields 4..=21.
+        let Some(start) = fields.nth(18) else {
+            return Start::Unknown;
+        };
+        let mut t: u64 = 0;
+        for &c in start {
+            if !c.is_ascii_digit() {
+                return Start::Unknown;
+            }
+            t = t.wrapping_mul(10).wrapping_add(u64::from(c - b'0'));
+        }
+        Start::Running(t as u32)
+    }
+
+    pub(super) fn liveness(owner: OwnerId) -> Liveness {
+        match start_info(owner.pid) {
+            Start::Running(t) if t == owner.token => Liveness::Alive,
+            Start::Running(_) | Start::Gone => Liveness::Dead,
+            Start::Unknown => Liveness::Unknown,
+        }
+    }
+}
+
+#[cfg(target_os = "macos")]
+mod imp {
+    use super::{Liveness, OwnerId};
+
+    pub(super) enum Start {
+        Running(u32),
+        Gone,
+        Unknown,
+    }
+
+    pub(super) fn start_info(pid: u32) -> Start {
+        // SAFETY: an all-zero proc_bsdinfo (integers and byte arrays) is a valid value.
+        let mut info: libc::proc_bsdinfo = unsafe { core::mem::zeroed() };
+        let size = core::mem::size_of::<libc::proc_bsdinfo>() as libc::c_int;
+        // SAFETY: `info` is writable for `size` bytes.
+        let r = unsafe {
+            libc::proc_pidinfo(
+                pid as libc::c_int,
+                libc::PROC_PIDTBSDINFO,
+                0,
+                (&raw mut info).cast(),
+                size,
+            )
+        };
+        if r == size {
+            if info.pbi_status == libc::SZOMB {
+                return Start::Gone;
+            }
+            let us = info
+                .pbi_start_tvsec
+                .wrapping_mul(1_000_000)
+                .wrapping_add(info.pbi_start_tvusec);
+            return Start::Running((us ^ (us >> 32)) as u32);
+        }
+        if crate::unix::errno() == libc::ESRCH {
+            return Start::Gone;
+        }
+        // Not allowed to look (App Sandbox): ask kill(pid, 0), which still tells ESRCH.
+        // SAFETY: signal 0 performs only the existence and permission checks.
+        let k = unsafe { libc::kill(pid as libc::pid_t, 0) };
+        if k != 0 && crate::unix::errno() == libc::ESRCH {
+            Start::Gone
+        } else {
+            Start::Unknown
+        }
+    }
+
+    pub(super) fn liveness(owner: OwnerId) -> Liveness {
+        match start_info(owner.pid) {
+            Start::Running(t) if t == owner.token => Liveness::Alive,
+            Start::Running(_) | Start::Gone => Liveness::Dead,
+            Start::Unknown => Liveness::Unknown,
+        }
+    }
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "android", target_os = "macos")))]
+mod imp {
+    use super::{Liveness, OwnerId};
+
+    pub(super) enum Start {
+        #[allow(dead_code)]
+        Running(u32),
+        Unknown,
+    }
+
+    pub(super) fn start_info(_pid: u32) -> Start {
+        Start::Unknown
+    }
+
+    pub(super) fn liveness(_owner: OwnerId) -> Liveness {
+        Liveness::Unknown
+    }
+}
+
+#[cfg(all(test, any(target_os = "linux", target_os = "android")))]
+mod tests {
+    use super::imp::{Start, parse_stat};
+    use super::*;
+
+    #[test]
+    fn parses_stat_with_hostile_comm() {
+        let line =
+            b"42 (a) b) c (d) S 1 42 42 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 987654 1 2\n";
+        match parse_stat(line) {
+            Start::Running(t) => assert_eq!(t, 987_654),
+            _ => panic!("expected a running process"),
+        }
+        let zombie = b"42 (x) Z 1 42 42 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 5 1 2\n";
+        assert!(matches!(parse_stat(zombie), Start::Gone));
+        assert!(matches!(parse_stat(b"garbage"), Start::Unknown));
+        assert!(matches!(parse_stat(b"1 (x) S 1 2"), Start::Unknown));
+    }
+
+    // Reads /proc, which Miri's isolation forbids: runs in the host and qemu-aarch64 lanes.
+    #[cfg(not(miri))]
+    #[test]
+    fn self_is_alive_and_wrong_token_or_pid_is_dead() {
+        let me = current();
+        assert_ne!(me.pid, 0);
+        assert_ne!(me.token, 0, "start time of a running process is after boot");
+        assert_eq!(current(), me, "cached value is stable");
+        assert_eq!(liveness(me), Liveness::Alive);
+        let reused = OwnerId {
+            pid: me.pid,
+            token: me.token.wrapping_add(1),
+        };
+        assert_eq!(liveness(reused), Liveness::Dead);
+        assert_eq!(liveness(OwnerId::NONE), Liveness::Dead);
+        // pid_max is at most 2^22 on Linux: this pid cannot exist.
+        let absent = OwnerId {
+            pid: 0x7fff_fff0,
+            token: 1,
+        };
+        assert_eq!(liveness(absent), Liveness::Dead);
+    }
+}

@@ -1,0 +1,629 @@
+//! The region header: placing a caller's root type in memory the caller mapped.
+//!
+//! ```text
+//! offset 0     Header (64 bytes): magic, state, ABI version, layout fingerprint of the root
+//!              type, wake protocol, offsets, creator, checksum
+//! offset 64    protocol area (only for protocols that keep state in the region, e.g. the
+//!              Mach waiter table; empty for kernel address wait and spin)
+//! root_offset  the root type T (aligned to max(align_of::<T>(), 128))
+//! ```
+//!
+//! * [`init`] (the creator, exactly one per region) zero-fills the protocol area and the
+//!   root, writes the header fields and publishes `READY` **last** with a release store.
+//! * [`attach`] (everyone else) checks alignment and length, acquire-loads the state, and
+//!   validates every field before handing out a reference: [`RegionError`] says what is
+//!   wrong. An attacher that races with the creator gets [`RegionError::NotReady`];
+//!   [`attach_timeout`] waits (parked on the state word) instead.
+//! * The header is read with atomic loads only: a peer scribbling over it concurrently can
+//!   make attach fail, never read torn memory as a Rust value it is not.
+//!
+//! ```
+//! # #[cfg(all(unix, not(miri)))] {
+//! use shmsync::hal::atomic::{AtomicU32, Ordering};
+//! use shmsync::hal::shm::SharedMemory;
+//!
+//! #[repr(C)]
+//! struct Shared { counter: AtomicU32 }
+//! // SAFETY: one AtomicU32: repr(C), zero is valid, any bit pattern is valid.
+//! unsafe impl shmsync::ShmSafe for Shared { const TAG: u64 = shmsync::tag(b"doc::Shared v1"); }
+//!
+//! let shm = SharedMemory::create(4096).unwrap();
+//! let (a, b) = (shm.map().unwrap(), shm.map().unwrap()); // two addresses, one object
+//! // SAFETY: the mappings are live, page-aligned, 4096 bytes, and only used through shmsync.
+//! let creator = unsafe { shmsync::init::<Shared>(a.as_ptr(), a.len()) }.unwrap();
+//! let peer = unsafe { shmsync::attach::<Shared>(b.as_ptr(), b.len()) }.unwrap();
+//! creator.counter.fetch_add(1, Ordering::Relaxed);
+//! assert_eq!(peer.counter.load(Ordering::Relaxed), 1);
+//! # }
+//! ```
+
+use crate::ShmSafe;
+use crate::hal::atomic::{AtomicU32, Ordering};
+use crate::hal::{self, WakeProtocol};
+use core::fmt;
+use core::marker::PhantomData;
+use core::ops::Deref;
+use core::time::Duration;
+
+/// `b"SHMS"` read as a little-endian `u32`: the first four bytes of every region.
+pub const MAGIC: u32 = u32::from_le_bytes(*b"SHMS");
+
+/// Version of the header layout and of every shared type's protocol. Bumped on any
+/// incompatible change; peers with another version are refused.
+pub const ABI_VERSION: u32 = 1;
+
+/// Size of the header, in bytes.
+pub const HEADER_SIZE: usize = 64;
+
+/// Alignment the root type is placed at, at least (a cache line pair on every target).
+pub const ROOT_ALIGN: usize = 128;
+
+/// Alignment `init`/`attach` require of the region's start.
+pub const REGION_ALIGN: usize = 64;
+
+// Init states (the `state` word).
+/// Zero-filled memory: nobody has created a region here yet.
+const EMPTY: u32 = 0;
+/// A creator is writing the region; attachers must wait.
+const INITIALISING: u32 = 1;
+/// The header and contents are complete and published.
+const READY: u32 = 2;
+
+/// The fixed header at the start of a region. All fields are atomics read with atomic
+/// loads, so concurrent corruption by a peer cannot cause undefined behaviour here.
+#[repr(C)]
+struct Header {
+    /// [`MAGIC`].
+    magic: AtomicU32,
+    /// `EMPTY`, `INITIALISING` or `READY`; waited on by `attach_timeout`.
+    state: AtomicU32,
+    /// [`ABI_VERSION`].
+    abi_version: AtomicU32,
+    /// [`HEADER_SIZE`].
+    header_size: AtomicU32,
+    /// `WakeProtocol` id of the creator's backend.
+    protocol: AtomicU32,
+    /// Offset and length of the protocol area.
+    proto_offset: AtomicU32,
+    proto_len: AtomicU32,
+    /// Offset, size and alignment of the root type.
+    root_offset: AtomicU32,
+    root_size: AtomicU32,
+    root_align: AtomicU32,
+    /// The root type's `ShmSafe::TAG`, low and high halves.
+    root_tag_lo: AtomicU32,
+    root_tag_hi: AtomicU32,
+    /// Bytes the creator was given (low, high).
+    region_len_lo: AtomicU32,
+    region_len_hi: AtomicU32,
+    /// The creating process.
+    creator_pid: AtomicU32,
+    /// FNV-1a over every field above except `state`, so random bytes are recognised.
+    checksum: AtomicU32,
+}
+
+crate::assert_layout!(Header, size = HEADER_SIZE, align = 4, offsets = {
+    magic: 0, state: 4, abi_version: 8, header_size: 12, protocol: 16, proto_offset: 20,
+    proto_len: 24, root_offset: 28, root_size: 32, root_align: 36, root_tag_lo: 40,
+    root_tag_hi: 44, region_len_lo: 48, region_len_hi: 52, creator_pid: 56, checksum: 60,
+});
+
+/// Why a region could not be created or attached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RegionError {
+    /// The pointer is null or not aligned to [`REGION_ALIGN`] bytes.
+    Misaligned {
+        /// The alignment required.
+        required: usize,
+    },
+    /// The memory is smaller than the header, protocol area and root type need.
+    TooSmall {
+        /// Bytes needed.
+        required: usize,
+        /// Bytes given.
+        actual: usize,
+    },
+    /// The root type is larger than a region can describe (4 GiB).
+    TooLarge,
+    /// No creator has published this region yet (zero memory, or `init` still running).
+    NotReady,
+    /// The first four bytes are not [`MAGIC`]: not a shmsync region.
+    BadMagic {
+        /// What was found.
+        found: u32,
+    },
+    /// The region was created by an incompatible version of shmsync.
+    VersionMismatch {
+        /// The region's ABI version.
+        region: u32,
+        /// Ours.
+        ours: u32,
+    },
+    /// The region holds another root type (size, alignment or tag differ).
+    LayoutMismatch {
+        /// The region's root size and tag.
+        region_size: u32,
+        /// Our root type's size.
+        our_size: u32,
+        /// The region's root tag.
+        region_tag: u64,
+        /// Our root type's tag.
+        our_tag: u64,
+    },
+    /// The region's processes use another wake protocol than this process's backend can
+    /// speak: waiting on it would deadlock.
+    ProtocolMismatch {
+        /// The raw protocol id in the header.
+        region: u32,
+        /// The protocol this process speaks.
+        ours: WakeProtocol,
+    },
+    /// The header's checksum, state or offsets are inconsistent: the header was overwritten.
+    Corrupted,
+}
+
+impl fmt::Display for RegionError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            RegionError::Misaligned { required } => {
+                write!(f, "region pointer is null or not {required}-byte aligned")
+            }
+            RegionError::TooSmall { required, actual } => {
+                write!(
+                    f,
+                    "region too small: {actual} bytes given, {required} needed"
+                )
+            }
+            RegionError::TooLarge => write!(f, "root type larger than 4 GiB"),
+            RegionError::NotReady => write!(f, "region not initialised yet"),
+            RegionError::BadMagic { found } => {
+                write!(f, "not a shmsync region (magic {found:#010x})")
+            }
+            RegionError::VersionMismatch { region, ours } => {
+                write!(f, "region ABI version {region}, this build speaks {ours}")
+            }
+            RegionError::LayoutMismatch {
+                region_size,
+                our_size,
+                region_tag,
+                our_tag,
+            } => write!(
+                f,
+                "region holds another root type (size {region_size}, tag {region_tag:#x}; \
+                 expected size {our_size}, tag {our_tag:#x})"
+            ),
+            RegionError::ProtocolMismatch { region, ours } => write!(
+                f,
+                "region uses wake protocol {region}, this process speaks {ours:?} ({})",
+                ours.as_u32()
+            ),
+            RegionError::Corrupted => write!(f, "region header is corrupted"),
+        }
+    }
+}
+
+impl core::error::Error for RegionError {}
+
+/// A root type placed in a region: dereferences to `&T`.
+///
+/// Created by [`init`] or [`attach`]; borrows the mapping for `'a`. Dropping it does not
+/// touch the shared memory.
+pub struct Region<'a, T> {
+    root: &'a T,
+    protocol: WakeProtocol,
+    _not_send_across_unmaps: PhantomData<&'a T>,
+}
+
+impl<T> Deref for Region<'_, T> {
+    type Target = T;
+    #[inline]
+    fn deref(&self) -> &T {
+        self.root
+    }
+}
+
+impl<'a, T> Region<'a, T> {
+    /// The root as a plain reference with the mapping's lifetime. Real-time class:
+    /// wait-free.
+    #[inline]
+    pub fn get(&self) -> &'a T {
+        self.root
+    }
+
+    /// The wake protocol the region was created with. Real-time class: wait-free.
+    #[inline]
+    pub fn protocol(&self) -> WakeProtocol {
+        self.protocol
+    }
+}
+
+impl<T> fmt::Debug for Region<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Region")
+            .field("root", &(self.root as *const T))
+            .field("protocol", &self.protocol)
+            .finish()
+    }
+}
+
+/// Where things go in a region for root type `T` under `protocol`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Layout {
+    proto_offset: usize,
+    proto_len: usize,
+    root_offset: usize,
+    end: usize,
+}
+
+const fn round_up(x: usize, align: usize) -> usize {
+    (x + align - 1) & !(align - 1)
+}
+
+fn root_align<T>() -> usize {
+    let a = core::mem::align_of::<T>();
+    if a > ROOT_ALIGN { a } else { ROOT_ALIGN }
+}
+
+fn layout<T>(protocol: WakeProtocol) -> Result<Layout, RegionError> {
+    let proto_len = protocol_area_len(protocol);
+    let proto_offset = HEADER_SIZE;
+    let root_offset = round_up(proto_offset + proto_len, root_align::<T>());
+    let size = core::mem::size_of::<T>();
+    let end = root_offset.checked_add(size).ok_or(RegionError::TooLarge)?;
+    if size > u32::MAX as usize || end > u32::MAX as usize {
+        return Err(RegionError::TooLarge);
+    }
+    Ok(Layout {
+        proto_offset,
+        proto_len,
+        root_offset,
+        end,
+    })
+}
+
+/// Bytes of protocol state a region keeps for `protocol` (after the header).
+fn protocol_area_len(protocol: WakeProtocol) -> usize {
+    match protocol {
+        WakeProtocol::KernelAddress | WakeProtocol::Spin => 0,
+        // The Mach waiter table lives here once the Mach backend provides its size.
+        WakeProtocol::MachTable => 0,
+    }
+}
+
+/// Bytes a region for root type `T` needs with this process's wake protocol: pass at
+/// least this much to [`init`]. Real-time class: wait-free.
+pub fn required_len<T: ShmSafe>() -> usize {
+    layout::<T>(hal::backend().protocol()).map_or(usize::MAX, |l| l.end)
+}
+
+fn check_ptr(ptr: *const u8, len: usize) -> Result<(), RegionError> {
+    if ptr.is_null() || (ptr as usize) % REGION_ALIGN != 0 {
+        return Err(RegionError::Misaligned {
+            required: REGION_ALIGN,
+        });
+    }
+    if len < HEADER_SIZE {
+        return Err(RegionError::TooSmall {
+            required: HEADER_SIZE,
+            actual: len,
+        });
+    }
+    Ok(())
+}
+
+/// The checksum over every header field except `state` and `checksum`.
+fn checksum(fields: &[u32; 14]) -> u32 {
+    let mut h = crate::tag(b"shmsync region header");
+    for &f in fields {
+        h = crate::tag_with(h, u64::from(f));
+    }
+    (h ^ (h >> 32)) as u32
+}
+
+impl Header {
+    fn fields(&self) -> [u32; 14] {
+        let l = |a: &AtomicU32| a.load(Ordering::Relaxed);
+        [
+            l(&self.magic),
+            l(&self.abi_version),
+            l(&self.header_size),
+            l(&self.protocol),
+            l(&self.proto_offset),
+            l(&self.proto_len),
+            l(&self.root_offset),
+            l(&self.root_size),
+            l(&self.root_align),
+            l(&self.root_tag_lo),
+            l(&self.root_tag_hi),
+            l(&self.region_len_lo),
+            l(&self.region_len_hi),
+            l(&self.creator_pid),
+        ]
+    }
+}
+
+/// Creates a region for root type `T` in `len` bytes at `ptr` and returns the root, empty
+/// (all zero bytes: every shmsync type's unlocked/empty state).
+///
+/// Whatever the memory held before is overwritten; attachers that race with `init` see
+/// [`RegionError::NotReady`] until it returns. The header's protocol is this process's
+/// backend's ([`hal::backend`]).
+///
+/// Real-time class: **may block** (writes the whole region; wakes attachers parked in
+/// [`attach_timeout`]). Call it at start-up.
+///
+/// # Safety
+/// * `ptr..ptr+len` is mapped readable and writable for `'a`, and is only accessed through
+///   shmsync (in this and other processes) while `'a` lasts;
+/// * exactly one process calls `init` on a region, and no process uses an earlier region
+///   at this memory while `init` runs.
+pub unsafe fn init<'a, T: ShmSafe>(ptr: *mut u8, len: usize) -> Result<Region<'a, T>, RegionError> {
+    check_ptr(ptr, len)?;
+    let protocol = hal::backend().protocol();
+    let l = layout::<T>(protocol)?;
+    if len < l.end {
+        return Err(RegionError::TooSmall {
+            required: l.end,
+            actual: len,
+        });
+    }
+    // SAFETY: `ptr` is non-null, 64-byte aligned and at least HEADER_SIZE bytes are mapped
+    // (checked above); Header is all atomics, valid for any bit pattern.
+    let header = unsafe { &*ptr.cast::<Header>() };
+    // Claim: attachers that load the state from here on see "not ready".
+    header.state.store(INITIALISING, Ordering::SeqCst);
+    // SAFETY: the bytes after the header up to `l.end` are inside the mapping (len >= end);
+    // the caller guarantees no one else uses them during init, so plain writes are fine.
+    unsafe {
+        core::ptr::write_bytes(ptr.add(HEADER_SIZE), 0, l.end - HEADER_SIZE);
+    }
+    let tag = T::TAG;
+    let len64 = len as u64;
+    let fields: [u32; 14] = [
+        MAGIC,
+        ABI_VERSION,
+        HEADER_SIZE as u32,
+        protocol.as_u32(),
+        l.proto_offset as u32,
+        l.proto_len as u32,
+        l.root_offset as u32,
+        core::mem::size_of::<T>() as u32,
+        root_align::<T>() as u32,
+        tag as u32,
+        (tag >> 32) as u32,
+        len64 as u32,
+        (len64 >> 32) as u32,
+        hal::process::current().pid,
+    ];
+    let slots = [
+        &header.magic,
+        &header.abi_version,
+        &header.header_size,
+        &header.protocol,
+        &header.proto_offset,
+        &header.proto_len,
+        &header.root_offset,
+        &header.root_size,
+        &header.root_align,
+        &header.root_tag_lo,
+        &header.root_tag_hi,
+        &header.region_len_lo,
+        &header.region_len_hi,
+        &header.creator_pid,
+    ];
+    for (slot, value) in slots.iter().zip(fields) {
+        slot.store(value, Ordering::Relaxed);
+    }
+    header.checksum.store(checksum(&fields), Ordering::Relaxed);
+    // Publish: every write above happens-before an attacher's acquire load of READY.
+    header.state.store(READY, Ordering::Release);
+    hal::wake_all(&header.state);
+    // SAFETY: in bounds (end <= len, checked) and the bytes are zero, a valid T (ShmSafe
+    // rule 2); root_ref re-checks the alignment against the real address.
+    let root = unsafe { root_ref::<T>(ptr, l.root_offset)? };
+    Ok(Region {
+        root,
+        protocol,
+        _not_send_across_unmaps: PhantomData,
+    })
+}
+
+/// Casts the root, re-checking its alignment against the real address (the base is only
+/// required to be 64-byte aligned; page-aligned mappings always pass).
+///
+/// # Safety
+/// `ptr + offset .. + size_of::<T>()` is mapped for `'a` and holds a valid `T`.
+unsafe fn root_ref<'a, T>(ptr: *mut u8, offset: usize) -> Result<&'a T, RegionError> {
+    // SAFETY: the caller checked offset + size_of::<T>() <= len.
+    let p = unsafe { ptr.add(offset) };
+    if (p as usize) % core::mem::align_of::<T>() != 0 {
+        return Err(RegionError::Misaligned {
+            required: core::mem::align_of::<T>(),
+        });
+    }
+    // SAFETY: aligned (checked), in bounds and valid (caller); T: Sync via ShmSafe.
+    Ok(unsafe { &*p.cast::<T>() })
+}
+
+/// Attaches to a region created by [`init`] (in this or another process, at any address)
+/// and returns its root, after validating the header: see [`RegionError`] for every way it
+/// can fail. Never blocks: a region still being created is [`RegionError::NotReady`].
+///
+/// Real-time class: **wait-free** (a bounded number of loads).
+///
+/// # Safety
+/// `ptr..ptr+len` is mapped readable and writable for `'a` and only accessed through
+/// shmsync while `'a` lasts.
+pub unsafe fn attach<'a, T: ShmSafe>(
+    ptr: *mut u8,
+    len: usize,
+) -> Result<Region<'a, T>, RegionError> {
+    check_ptr(ptr, len)?;
+    // SAFETY: non-null, aligned, HEADER_SIZE bytes mapped (checked); all atomics.
+    let header = unsafe { &*ptr.cast::<Header>() };
+    match header.state.load(Ordering::Acquire) {
+        READY => {}
+        EMPTY | INITIALISING => return Err(RegionError::NotReady),
+        _ => {
+            return Err(if header.magic.load(Ordering::Relaxed) != MAGIC {
+                RegionError::BadMagic {
+                    found: header.magic.load(Ordering::Relaxed),
+                }
+            } else {
+                RegionError::Corrupted
+            });
+        }
+    }
+    let f = header.fields();
+    let [
+        magic,
+        version,
+        header_size,
+        protocol,
+        proto_offset,
+        proto_len,
+        root_offset,
+        root_size,
+        root_align_v,
+        tag_lo,
+        tag_hi,
+        _len_lo,
+        _len_hi,
+        _creator,
+    ] = f;
+    if magic != MAGIC {
+        return Err(RegionError::BadMagic { found: magic });
+    }
+    if version != ABI_VERSION {
+        return Err(RegionError::VersionMismatch {
+            region: version,
+            ours: ABI_VERSION,
+        });
+    }
+    if header_size as usize != HEADER_SIZE
+        || header.checksum.load(Ordering::Relaxed) != checksum(&f)
+    {
+        return Err(RegionError::Corrupted);
+    }
+    let ours = hal::backend().protocol();
+    if protocol != ours.as_u32() {
+        return Err(RegionError::ProtocolMismatch {
+            region: protocol,
+            ours,
+        });
+    }
+    let region_tag = u64::from(tag_lo) | (u64::from(tag_hi) << 32);
+    let our_size = core::mem::size_of::<T>();
+    if root_size as usize != our_size
+        || root_align_v as usize != root_align::<T>()
+        || region_tag != T::TAG
+    {
+        return Err(RegionError::LayoutMismatch {
+            region_size: root_size,
+            our_size: our_size as u32,
+            region_tag,
+            our_tag: T::TAG,
+        });
+    }
+    // The offsets must be exactly what this build computes: anything else is corruption.
+    let l = layout::<T>(ours)?;
+    if proto_offset as usize != l.proto_offset
+        || proto_len as usize != l.proto_len
+        || root_offset as usize != l.root_offset
+    {
+        return Err(RegionError::Corrupted);
+    }
+    if len < l.end {
+        return Err(RegionError::TooSmall {
+            required: l.end,
+            actual: len,
+        });
+    }
+    // SAFETY: in bounds (end <= len, checked), the creator published a T there (READY was
+    // acquired), and any bytes are a valid T (ShmSafe rule 3).
+    let root = unsafe { root_ref::<T>(ptr, l.root_offset)? };
+    Ok(Region {
+        root,
+        protocol: ours,
+        _not_send_across_unmaps: PhantomData,
+    })
+}
+
+/// Like [`attach`], but while the region is not ready yet, parks on the header's state word
+/// (woken by [`init`]) for at most `timeout`. Other errors return at once.
+///
+/// Real-time class: **may block**.
+///
+/// # Safety
+/// As for [`attach`].
+pub unsafe fn attach_timeout<'a, T: ShmSafe>(
+    ptr: *mut u8,
+    len: usize,
+    timeout: Duration,
+) -> Result<Region<'a, T>, RegionError> {
+    check_ptr(ptr, len)?;
+    let deadline = hal::clock::Instant::now().checked_add(timeout);
+    loop {
+        // SAFETY: forwarded from the caller.
+        match unsafe { attach::<T>(ptr, len) } {
+            Err(RegionError::NotReady) => {}
+            other => return other,
+        }
+        // SAFETY: checked by check_ptr above: aligned, mapped, all atomics.
+        let header = unsafe { &*ptr.cast::<Header>() };
+        let seen = header.state.load(Ordering::Acquire);
+        if seen == READY {
+            continue;
+        }
+        if hal::wait_until(&header.state, seen, deadline) == hal::Wait::TimedOut
+            && deadline.is_some_and(|d| hal::clock::Instant::now() >= d)
+        {
+            // SAFETY: forwarded from the caller; one last look after the deadline.
+            return unsafe { attach::<T>(ptr, len) };
+        }
+    }
+}
+
+/// Rewrites the protocol id of a ready region's header and re-seals its checksum, as if a
+/// process speaking `raw` had created it. For tests of protocol mismatches only.
+///
+/// Real-time class: wait-free.
+///
+/// # Safety
+/// `ptr` is the start of a live region created by [`init`].
+#[doc(hidden)]
+pub unsafe fn forge_protocol_for_tests(ptr: *mut u8, raw: u32) {
+    // SAFETY: the caller passes a live region start: aligned, mapped, all atomics.
+    let header = unsafe { &*ptr.cast::<Header>() };
+    header.protocol.store(raw, Ordering::Relaxed);
+    header
+        .checksum
+        .store(checksum(&header.fields()), Ordering::Release);
+}
+
+/// Safe wrappers over a [`hal::shm::Mapping`] (`std` feature).
+#[cfg(all(feature = "std", unix))]
+mod mapping {
+    use super::*;
+    use crate::hal::shm::Mapping;
+
+    impl<'a, T: ShmSafe> Region<'a, T> {
+        /// [`init`] over a whole mapping. Real-time class: may block.
+        ///
+        /// # Safety
+        /// Exactly one process creates the region, and nobody uses older contents of this
+        /// memory meanwhile (see [`init`]).
+        pub unsafe fn init_in(mapping: &'a Mapping) -> Result<Self, RegionError> {
+            // SAFETY: the mapping is live for 'a and read/write; the rest is the caller's.
+            unsafe { init::<T>(mapping.as_ptr(), mapping.len()) }
+        }
+
+        /// [`attach`] over a whole mapping. Real-time class: wait-free.
+        pub fn attach_in(mapping: &'a Mapping) -> Result<Self, RegionError> {
+            // SAFETY: the mapping is live and read/write for 'a; shmsync types only touch
+            // shared memory through atomics or their own protocols.
+            unsafe { attach::<T>(mapping.as_ptr(), mapping.len()) }
+        }
+    }
+}

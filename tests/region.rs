@@ -1,0 +1,289 @@
+//! Region header: creation, attachment at other addresses and in other processes, and every
+//! attach error, including random bytes over the header.
+
+use shmsync::hal::atomic::{AtomicU32, Ordering};
+use shmsync::region::{self, HEADER_SIZE, REGION_ALIGN, RegionError};
+use shmsync::{ShmSafe, attach, init};
+use std::time::Duration;
+
+#[repr(C)]
+struct Root {
+    a: AtomicU32,
+    b: [u32; 7],
+}
+// SAFETY: repr(C), fixed-width fields, zero and any bit pattern valid.
+unsafe impl ShmSafe for Root {
+    const TAG: u64 = shmsync::tag(b"tests::Root v1");
+}
+
+#[repr(C)]
+struct Other {
+    a: AtomicU32,
+    b: [u32; 7],
+}
+// SAFETY: as for Root; same size, different tag.
+unsafe impl ShmSafe for Other {
+    const TAG: u64 = shmsync::tag(b"tests::Other v1");
+}
+
+#[repr(C)]
+struct Big {
+    a: [u64; 64],
+}
+// SAFETY: plain integers.
+unsafe impl ShmSafe for Big {
+    const TAG: u64 = shmsync::tag(b"tests::Big v1");
+}
+
+/// Heap memory aligned for regions (used where no cross-process mapping is needed, so the
+/// test also runs under Miri).
+#[repr(C, align(128))]
+struct Buf([u8; 4096]);
+
+fn buf() -> Box<Buf> {
+    Box::new(Buf([0; 4096]))
+}
+
+#[test]
+fn init_then_attach_sees_same_root_at_same_place() {
+    let mut b = buf();
+    let p = b.0.as_mut_ptr();
+    // SAFETY: `b` outlives both regions and is only used through shmsync.
+    let created = unsafe { init::<Root>(p, 4096) }.unwrap();
+    created.a.store(7, Ordering::Relaxed);
+    // SAFETY: as above.
+    let attached = unsafe { attach::<Root>(p, 4096) }.unwrap();
+    assert_eq!(attached.a.load(Ordering::Relaxed), 7);
+    assert_eq!(
+        attached.get() as *const Root as usize - p as usize,
+        region::ROOT_ALIGN,
+        "root sits at the first 128-byte boundary after the 64-byte header"
+    );
+    assert_eq!(region::required_len::<Root>(), 128 + 32);
+}
+
+/// `attach` on test memory. Every pointer the tests pass is either into a live `Buf` or
+/// deliberately invalid (null / misaligned), which `attach` rejects before touching it.
+fn att<T: ShmSafe>(p: *mut u8, len: usize) -> Result<(), RegionError> {
+    // SAFETY: see above; `attach` validates the pointer before reading through it.
+    unsafe { attach::<T>(p, len) }.map(|_| ())
+}
+
+/// `init` on test memory, with the same rules as `att`.
+fn ini<T: ShmSafe>(p: *mut u8, len: usize) -> Result<(), RegionError> {
+    // SAFETY: see `att`; the test memory has no other users while `init` runs.
+    unsafe { init::<T>(p, len) }.map(|_| ())
+}
+
+#[test]
+fn every_attach_error_is_reported() {
+    let mut b = buf();
+    let p = b.0.as_mut_ptr();
+    // Zero memory: nobody created a region.
+    assert_eq!(att::<Root>(p, 4096), Err(RegionError::NotReady));
+    // Null and misaligned pointers.
+    let misaligned = Err(RegionError::Misaligned {
+        required: REGION_ALIGN,
+    });
+    assert_eq!(att::<Root>(core::ptr::null_mut(), 4096), misaligned);
+    assert_eq!(att::<Root>(p.wrapping_add(8), 4000), misaligned);
+    assert_eq!(ini::<Root>(p.wrapping_add(4), 4000), misaligned);
+    // Too small for the header, and for the root.
+    assert_eq!(
+        att::<Root>(p, 10),
+        Err(RegionError::TooSmall {
+            required: HEADER_SIZE,
+            actual: 10
+        })
+    );
+    assert_eq!(
+        ini::<Big>(p, 200),
+        Err(RegionError::TooSmall {
+            required: 128 + 512,
+            actual: 200
+        })
+    );
+    ini::<Root>(p, 4096).unwrap();
+    assert_eq!(
+        att::<Root>(p, 150),
+        Err(RegionError::TooSmall {
+            required: 160,
+            actual: 150
+        })
+    );
+    // Another root type of the same size.
+    assert!(matches!(
+        att::<Other>(p, 4096),
+        Err(RegionError::LayoutMismatch {
+            region_size: 32,
+            our_size: 32,
+            ..
+        })
+    ));
+    // A creator speaking another wake protocol.
+    // SAFETY: `p` is the start of the live region created above.
+    unsafe { region::forge_protocol_for_tests(p, 2) };
+    assert!(matches!(
+        att::<Root>(p, 4096),
+        Err(RegionError::ProtocolMismatch { region: 2, .. })
+    ));
+    // Wrong version: bump the version word (offset 8); the checksum no longer matches
+    // either, but the version is reported first because it explains more.
+    ini::<Root>(p, 4096).unwrap();
+    b.0[8] = 9;
+    assert_eq!(
+        att::<Root>(p, 4096),
+        Err(RegionError::VersionMismatch {
+            region: 9,
+            ours: region::ABI_VERSION
+        })
+    );
+    // Wrong magic.
+    ini::<Root>(p, 4096).unwrap();
+    b.0[0] = b'X';
+    assert!(matches!(
+        att::<Root>(p, 4096),
+        Err(RegionError::BadMagic { .. })
+    ));
+    // A flipped bit in the root offset is caught by the checksum.
+    ini::<Root>(p, 4096).unwrap();
+    b.0[28] ^= 0x40;
+    assert_eq!(att::<Root>(p, 4096), Err(RegionError::Corrupted));
+    // Errors print something a person can act on.
+    let msg = RegionError::TooSmall {
+        required: 160,
+        actual: 150,
+    }
+    .to_string();
+    assert!(msg.contains("160") && msg.contains("150"), "{msg}");
+}
+
+#[test]
+fn init_zeroes_previous_contents() {
+    let mut b = buf();
+    b.0.fill(0xAB);
+    let p = b.0.as_mut_ptr();
+    // SAFETY: `b` is live and only used through shmsync.
+    let r = unsafe { init::<Root>(p, 4096) }.unwrap();
+    assert_eq!(r.a.load(Ordering::Relaxed), 0);
+    assert_eq!(r.b, [0; 7]);
+}
+
+/// Tiny xorshift PRNG: deterministic, no dependency.
+fn rng(seed: &mut u64) -> u64 {
+    *seed ^= *seed << 13;
+    *seed ^= *seed >> 7;
+    *seed ^= *seed << 17;
+    *seed
+}
+
+#[test]
+fn random_bytes_over_the_header_give_errors_not_panics() {
+    let iterations = if cfg!(miri) { 200 } else { 20_000 };
+    let mut seed = 0x9E37_79B9_7F4A_7C15u64;
+    let mut b = buf();
+    let p = b.0.as_mut_ptr();
+    let mut accepted = 0;
+    for i in 0..iterations {
+        ini::<Root>(p, 4096).unwrap();
+        // Scribble 1–8 random bytes (sometimes the whole header) at random offsets.
+        if i % 10 == 0 {
+            for byte in &mut b.0[..HEADER_SIZE] {
+                *byte = rng(&mut seed) as u8;
+            }
+        } else {
+            for _ in 0..1 + rng(&mut seed) % 8 {
+                let at = (rng(&mut seed) % HEADER_SIZE as u64) as usize;
+                b.0[at] = rng(&mut seed) as u8;
+            }
+        }
+        // SAFETY: as above.
+        match unsafe { attach::<Root>(p, 4096) } {
+            Ok(r) => {
+                // Only possible when the scribble changed nothing that matters (the state
+                // word back to READY, or bytes rewritten to their old values).
+                accepted += 1;
+                assert_eq!(r.get() as *const Root as usize, p as usize + 128);
+            }
+            Err(e) => {
+                let _ = e.to_string();
+            }
+        }
+    }
+    assert!(
+        accepted < iterations / 2,
+        "corruption went unnoticed {accepted} times"
+    );
+}
+
+#[cfg(not(miri))] // Miri cannot fork or map MAP_SHARED: runs in the host and qemu-aarch64 lanes.
+mod cross_process {
+    use super::*;
+    use shmsync::hal::shm::SharedMemory;
+    use shmsync::hal::testing::fork;
+
+    #[test]
+    fn child_attaches_at_another_address_and_sees_parent_writes() {
+        let shm = SharedMemory::create(8192).unwrap();
+        let parent_map = shm.map().unwrap();
+        // SAFETY: the mapping is live for the test and used only through shmsync.
+        let root = unsafe { init::<Root>(parent_map.as_ptr(), parent_map.len()) }.unwrap();
+        root.a.store(41, Ordering::Release);
+        let parent_addr = parent_map.as_ptr() as usize;
+        let child = fork(|| {
+            let m = shm.map().unwrap();
+            if m.as_ptr() as usize == parent_addr {
+                return 2; // not at another address: the test would prove nothing
+            }
+            // SAFETY: live mapping used only through shmsync.
+            let Ok(r) = (unsafe { attach::<Root>(m.as_ptr(), m.len()) }) else {
+                return 3;
+            };
+            if r.a.load(Ordering::Acquire) != 41 {
+                return 4;
+            }
+            r.a.store(42, Ordering::Release);
+            0
+        });
+        child.join(Duration::from_secs(20));
+        assert_eq!(root.a.load(Ordering::Acquire), 42);
+    }
+
+    #[test]
+    fn attacher_waiting_for_a_slow_creator_gets_the_region() {
+        let shm = SharedMemory::create(8192).unwrap();
+        let child = fork(|| {
+            let m = shm.map().unwrap();
+            // SAFETY: live mapping used only through shmsync.
+            let early = unsafe { attach::<Root>(m.as_ptr(), m.len()) };
+            if early.is_ok() {
+                return 5; // the parent has not created it yet: must not succeed
+            }
+            // SAFETY: as above.
+            match unsafe {
+                region::attach_timeout::<Root>(m.as_ptr(), m.len(), Duration::from_secs(20))
+            } {
+                Ok(r) if r.a.load(Ordering::Acquire) == 0 => 0,
+                Ok(_) => 6,
+                Err(_) => 7,
+            }
+        });
+        std::thread::sleep(Duration::from_millis(50));
+        let m = shm.map().unwrap();
+        ini::<Root>(m.as_ptr(), m.len()).unwrap();
+        child.join(Duration::from_secs(30));
+    }
+
+    #[test]
+    fn attach_timeout_on_an_empty_region_times_out_as_not_ready() {
+        let shm = SharedMemory::create(8192).unwrap();
+        let m = shm.map().unwrap();
+        let start = std::time::Instant::now();
+        // SAFETY: live mapping used only through shmsync.
+        let r = unsafe {
+            region::attach_timeout::<Root>(m.as_ptr(), m.len(), Duration::from_millis(30))
+        };
+        assert_eq!(r.unwrap_err(), RegionError::NotReady);
+        assert!(start.elapsed() >= Duration::from_millis(30));
+    }
+}
