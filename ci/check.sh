@@ -53,38 +53,6 @@ quick_lanes=(fmt clippy test)
 
 usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; }
 
-selected=()
-while (($#)); do
-  case $1 in
-    --quick) selected+=("${quick_lanes[@]}"); shift ;;
-    --lane)
-      [[ $# -ge 2 ]] || { echo "--lane needs a name (see --list)" >&2; exit 2; }
-      IFS=, read -r -a names <<<"$2"
-      selected+=("${names[@]}")
-      shift 2
-      ;;
-    --lane=*) IFS=, read -r -a names <<<"${1#--lane=}"; selected+=("${names[@]}"); shift ;;
-    --list)
-      for l in "${lanes[@]}"; do printf '%-18s %s\n' "$l" "${about[$l]}"; done
-      exit 0
-      ;;
-    -h | --help) usage; exit 0 ;;
-    *) echo "unknown argument '$1' (see --help)" >&2; exit 2 ;;
-  esac
-done
-if ((${#selected[@]} == 0)); then
-  selected=("${lanes[@]}")
-fi
-for l in "${selected[@]}"; do
-  [[ -n ${about[$l]:-} ]] || { echo "unknown lane '$l' (see --list)" >&2; exit 2; }
-done
-# Keep the canonical order and drop duplicates.
-run=()
-for l in "${lanes[@]}"; do
-  for s in "${selected[@]}"; do
-    if [[ $l == "$s" ]]; then run+=("$l"); break; fi
-  done
-done
 wants() {
   local l w
   for w in "$@"; do
@@ -232,10 +200,10 @@ lane_clippy_cross() {
 }
 
 lane_test() {
-  x cargo test --workspace
+  x cargo test --workspace --no-fail-fast
   local p
   for p in $(metadata | python3 ci/cargo-json.py with-feature count-syscalls); do
-    x cargo test -p "$p" --features count-syscalls
+    x cargo test -p "$p" --features count-syscalls --no-fail-fast
   done
 }
 
@@ -313,7 +281,7 @@ lane_no_std() {
 # `#[cfg(not(miri))]` in their crates (Miri can do neither); lanes test and qemu-aarch64
 # run them. Cargo keeps Miri's builds under target/miri.
 miri() {
-  x env MIRIFLAGS="${SHMSYNC_CI_MIRIFLAGS:-}" cargo +nightly miri test --workspace "$@"
+  x env MIRIFLAGS="${SHMSYNC_CI_MIRIFLAGS:-}" cargo +nightly miri test --workspace --no-fail-fast "$@"
 }
 lane_miri_host() { miri; }
 lane_miri_apple_arm64() { miri --target aarch64-apple-darwin; }
@@ -350,7 +318,7 @@ lane_loom() {
   export LOOM_MAX_PREEMPTIONS=${LOOM_MAX_PREEMPTIONS:-3}
   local log="$out/loom-tests.txt"
   # --tests: unit and integration tests, no doctests (rustdoc would not see --cfg loom).
-  x cargo test --workspace --release --tests -- loom | tee "$log"
+  x cargo test --workspace --release --tests --no-fail-fast -- loom | tee "$log"
   local ran models
   ran=$(awk '/^test result:/ { for (i = 1; i < NF; i++) if ($(i + 1) ~ /^passed/) n += $i } END { print n + 0 }' "$log")
   models=$(grep -rlE 'loom::model' --include='*.rs' src arch hal tests benches examples 2>/dev/null || true)
@@ -369,64 +337,103 @@ lane_loom() {
 
 # ---------------------------------------------------------------- main
 
-echo "shmsync ci: ${#run[@]} lane(s): ${run[*]}"
-echo "logs: $out/"
-start=$(date +%s)
-echo -n "setup ... "
-set +e
-(
-  set -euo pipefail
-  setup
-) >"$out/setup.log" 2>&1
-rc=$?
-set -e
-export PATH="$HOME/.cargo/bin:$HOME/.local/bin:$PATH"
-hash -r
-setup_secs=$(($(date +%s) - start))
-if ((rc != 0)); then
-  echo "FAILED ($(fmt_secs $setup_secs)); tail of $out/setup.log:"
-  tail -n 40 "$out/setup.log" | sed 's/^/    /'
-  echo "lanes: 0 passed, ${#run[@]} failed"
-  exit 1
-fi
-echo "ok ($(fmt_secs $setup_secs))"
+# Everything runs from this function: bash has parsed all of it before the first lane
+# starts, so editing or merging this file during a run cannot derail the run.
+main() {
+  selected=()
+  while (($#)); do
+    case $1 in
+      --quick) selected+=("${quick_lanes[@]}"); shift ;;
+      --lane)
+        [[ $# -ge 2 ]] || { echo "--lane needs a name (see --list)" >&2; exit 2; }
+        IFS=, read -r -a names <<<"$2"
+        selected+=("${names[@]}")
+        shift 2
+        ;;
+      --lane=*) IFS=, read -r -a names <<<"${1#--lane=}"; selected+=("${names[@]}"); shift ;;
+      --list)
+        for l in "${lanes[@]}"; do printf '%-18s %s\n' "$l" "${about[$l]}"; done
+        exit 0
+        ;;
+      -h | --help) usage; exit 0 ;;
+      *) echo "unknown argument '$1' (see --help)" >&2; exit 2 ;;
+    esac
+  done
+  if ((${#selected[@]} == 0)); then
+    selected=("${lanes[@]}")
+  fi
+  for l in "${selected[@]}"; do
+    [[ -n ${about[$l]:-} ]] || { echo "unknown lane '$l' (see --list)" >&2; exit 2; }
+  done
+  # Keep the canonical order and drop duplicates.
+  run=()
+  for l in "${lanes[@]}"; do
+    for s in "${selected[@]}"; do
+      if [[ $l == "$s" ]]; then run+=("$l"); break; fi
+    done
+  done
 
-declare -A result=() took=()
-passed=0
-failed=0
-i=0
-for l in "${run[@]}"; do
-  i=$((i + 1))
-  log="$out/$l.log"
-  printf '[%2d/%d] %-18s ... ' "$i" "${#run[@]}" "$l"
-  t0=$(date +%s)
+  echo "shmsync ci: ${#run[@]} lane(s): ${run[*]}"
+  echo "logs: $out/"
+  start=$(date +%s)
+  echo -n "setup ... "
   set +e
   (
     set -euo pipefail
-    "lane_${l//-/_}"
-  ) >"$log" 2>&1
+    setup
+  ) >"$out/setup.log" 2>&1
   rc=$?
   set -e
-  took[$l]=$(($(date +%s) - t0))
-  if ((rc == 0)); then
-    result[$l]=pass
-    passed=$((passed + 1))
-    echo "pass ($(fmt_secs "${took[$l]}"))"
-  else
-    result[$l]=FAIL
-    failed=$((failed + 1))
-    echo "FAIL ($(fmt_secs "${took[$l]}")); tail of $log:"
-    tail -n 60 "$log" | sed 's/^/    /'
+  export PATH="$HOME/.cargo/bin:$HOME/.local/bin:$PATH"
+  hash -r
+  setup_secs=$(($(date +%s) - start))
+  if ((rc != 0)); then
+    echo "FAILED ($(fmt_secs $setup_secs)); tail of $out/setup.log:"
+    tail -n 40 "$out/setup.log" | sed 's/^/    /'
+    echo "lanes: 0 passed, ${#run[@]} failed"
+    exit 1
   fi
-done
+  echo "ok ($(fmt_secs $setup_secs))"
 
-total=$(($(date +%s) - start))
-echo
-printf '%-18s %-6s %s\n' lane result duration
-printf '%-18s %-6s %s\n' setup ok "$(fmt_secs $setup_secs)"
-for l in "${run[@]}"; do
-  printf '%-18s %-6s %s\n' "$l" "${result[$l]}" "$(fmt_secs "${took[$l]}")"
-done
-printf '%-18s %-6s %s\n' total "" "$(fmt_secs $total)"
-echo "lanes: $passed passed, $failed failed"
-((failed == 0))
+  declare -A result=() took=()
+  passed=0
+  failed=0
+  i=0
+  for l in "${run[@]}"; do
+    i=$((i + 1))
+    log="$out/$l.log"
+    printf '[%2d/%d] %-18s ... ' "$i" "${#run[@]}" "$l"
+    t0=$(date +%s)
+    set +e
+    (
+      set -euo pipefail
+      "lane_${l//-/_}"
+    ) >"$log" 2>&1
+    rc=$?
+    set -e
+    took[$l]=$(($(date +%s) - t0))
+    if ((rc == 0)); then
+      result[$l]=pass
+      passed=$((passed + 1))
+      echo "pass ($(fmt_secs "${took[$l]}"))"
+    else
+      result[$l]=FAIL
+      failed=$((failed + 1))
+      echo "FAIL ($(fmt_secs "${took[$l]}")); tail of $log:"
+      tail -n 60 "$log" | sed 's/^/    /'
+    fi
+  done
+
+  total=$(($(date +%s) - start))
+  echo
+  printf '%-18s %-6s %s\n' lane result duration
+  printf '%-18s %-6s %s\n' setup ok "$(fmt_secs $setup_secs)"
+  for l in "${run[@]}"; do
+    printf '%-18s %-6s %s\n' "$l" "${result[$l]}" "$(fmt_secs "${took[$l]}")"
+  done
+  printf '%-18s %-6s %s\n' total "" "$(fmt_secs $total)"
+  echo "lanes: $passed passed, $failed failed"
+  ((failed == 0))
+}
+
+main "$@"

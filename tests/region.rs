@@ -75,6 +75,20 @@ fn ini<T: ShmSafe>(p: *mut u8, len: usize) -> Result<(), RegionError> {
     unsafe { init::<T>(p, len) }.map(|_| ())
 }
 
+/// Corrupts header byte `at` of the region at `p` to `f(old)`, the way a misbehaving peer
+/// would. The header is sixteen `AtomicU32`, so the byte is changed through its word's
+/// atomic: a plain byte write into an atomic word is a mixed-size access, and a write
+/// through the `Buf` would invalidate `p` (both are rejected by Miri).
+fn poke(p: *mut u8, at: usize, f: impl FnOnce(u8) -> u8) {
+    assert!(at < HEADER_SIZE);
+    // SAFETY: `p` is the 128-byte aligned start of a live 4096-byte buffer, so the 4-byte
+    // word holding `at` is in bounds and aligned; the tests only access it atomically.
+    let word = unsafe { &*p.add(at & !3).cast::<AtomicU32>() };
+    let mut bytes = word.load(Ordering::Relaxed).to_ne_bytes();
+    bytes[at & 3] = f(bytes[at & 3]);
+    word.store(u32::from_ne_bytes(bytes), Ordering::Relaxed);
+}
+
 #[test]
 fn every_attach_error_is_reported() {
     let mut b = buf();
@@ -130,7 +144,7 @@ fn every_attach_error_is_reported() {
     // Wrong version: bump the version word (offset 8); the checksum no longer matches
     // either, but the version is reported first because it explains more.
     ini::<Root>(p, 4096).unwrap();
-    b.0[8] = 9;
+    poke(p, 8, |_| 9);
     assert_eq!(
         att::<Root>(p, 4096),
         Err(RegionError::VersionMismatch {
@@ -140,14 +154,14 @@ fn every_attach_error_is_reported() {
     );
     // Wrong magic.
     ini::<Root>(p, 4096).unwrap();
-    b.0[0] = b'X';
+    poke(p, 0, |_| b'X');
     assert!(matches!(
         att::<Root>(p, 4096),
         Err(RegionError::BadMagic { .. })
     ));
     // A flipped bit in the root offset is caught by the checksum.
     ini::<Root>(p, 4096).unwrap();
-    b.0[28] ^= 0x40;
+    poke(p, 28, |old| old ^ 0x40);
     assert_eq!(att::<Root>(p, 4096), Err(RegionError::Corrupted));
     // Errors print something a person can act on.
     let msg = RegionError::TooSmall {
@@ -188,13 +202,13 @@ fn random_bytes_over_the_header_give_errors_not_panics() {
         ini::<Root>(p, 4096).unwrap();
         // Scribble 1–8 random bytes (sometimes the whole header) at random offsets.
         if i % 10 == 0 {
-            for byte in &mut b.0[..HEADER_SIZE] {
-                *byte = rng(&mut seed) as u8;
+            for at in 0..HEADER_SIZE {
+                poke(p, at, |_| rng(&mut seed) as u8);
             }
         } else {
             for _ in 0..1 + rng(&mut seed) % 8 {
                 let at = (rng(&mut seed) % HEADER_SIZE as u64) as usize;
-                b.0[at] = rng(&mut seed) as u8;
+                poke(p, at, |_| rng(&mut seed) as u8);
             }
         }
         // SAFETY: as above.
