@@ -9,8 +9,10 @@
   cargo metadata --no-deps --format-version 1 | ci/cargo-json.py hal-users
       shmsync-hal and every workspace package with a normal dependency on it, one per line
   cargo build --message-format=json ... | ci/cargo-json.py executables [--tests-only]
-      `package<TAB>kind<TAB>path` for every executable artifact cargo reported (test
-      binaries, examples, bins); --tests-only keeps test harness binaries only
+      `package<TAB>kind<TAB>path<TAB>target` for every executable artifact cargo reported
+      (test binaries, examples, bins); --tests-only keeps test harness binaries only
+  cargo metadata --no-deps --format-version 1 | ci/cargo-json.py examples
+      `package<TAB>example` for every example target in the workspace
 """
 
 import json
@@ -63,7 +65,15 @@ def executables(tests_only):
         kind = ",".join(msg["target"]["kind"])
         if msg["profile"]["test"]:
             kind = "test:" + kind
-        print(f"{package_name(msg)}\t{kind}\t{msg['executable']}")
+        name = msg["target"]["name"]
+        print(f"{package_name(msg)}\t{kind}\t{msg['executable']}\t{name}")
+
+
+def examples():
+    for p in members(metadata()):
+        for t in p["targets"]:
+            if "example" in t["kind"]:
+                print(f"{p['name']}\t{t['name']}")
 
 
 def package_name(msg):
@@ -88,6 +98,8 @@ def main(argv):
         with_feature(args[0])
     elif cmd == "hal-users" and not args:
         hal_users()
+    elif cmd == "examples" and not args:
+        examples()
     elif cmd == "executables" and args in ([], ["--tests-only"]):
         executables(bool(args))
     else:

@@ -156,6 +156,26 @@ x() {
   "$@"
 }
 
+# Feature sets the Apple lanes build: the default, app-store-safe, and each extra
+# Apple-only backend switch a workspace crate declares (today: force-mach, which forces the
+# Mach backend on every macOS). Picked up from cargo metadata, so new ones need no edit.
+apple_feature_sets() {
+  echo default
+  echo app-store-safe
+  local f
+  for f in force-mach; do
+    if [[ -n $(metadata | python3 ci/cargo-json.py with-feature "$f") ]]; then echo "$f"; fi
+  done
+}
+
+# The audit profile for a feature set: anything that must link no private symbol.
+audit_profile() {
+  case $1 in
+    default) echo default ;;
+    *) echo app-store-safe ;;
+  esac
+}
+
 # ---------------------------------------------------------------- lanes
 
 lane_fmt() {
@@ -190,9 +210,13 @@ lane_clippy() {
 
 lane_clippy_cross() {
   local t
+  local fs flags
   for t in "${apple_targets[@]}"; do
-    x cargo clippy --workspace --all-targets --target "$t" -- -D warnings
-    x cargo clippy --workspace --all-targets --target "$t" --features app-store-safe -- -D warnings
+    for fs in $(apple_feature_sets); do
+      flags=()
+      [[ $fs == default ]] || flags=(--features "$fs")
+      x cargo clippy --workspace --all-targets --target "$t" "${flags[@]}" -- -D warnings
+    done
   done
   for t in "${thumb_targets[@]}"; do
     x cargo clippy "${no_std_crates[@]}" --lib --no-default-features --target "$t" -- -D warnings
@@ -213,12 +237,13 @@ lane_asm() {
 
 lane_apple_link() {
   export CARGO_TARGET_DIR="$root/target/zig"
-  local t fs json list users u n total=0
+  local t fs json list users u n total=0 examples missing
   users=$(metadata | python3 ci/cargo-json.py hal-users)
+  examples=$(metadata | python3 ci/cargo-json.py examples)
   for t in "${apple_targets[@]}"; do
-    for fs in default app-store-safe; do
+    for fs in $(apple_feature_sets); do
       local flags=()
-      [[ $fs == app-store-safe ]] && flags=(--features app-store-safe)
+      [[ $fs == default ]] || flags=(--features "$fs")
       json="$out/apple-link-$t-$fs.json"
       list="$out/apple-link-$t-$fs.artifacts"
       x cargo zigbuild --workspace --tests --examples --target "$t" "${flags[@]}" \
@@ -229,8 +254,15 @@ lane_apple_link() {
       sed 's/^/    /' "$list"
       ((n > 0)) || { echo "no artifacts: the link produced nothing to audit"; return 1; }
       total=$((total + n))
+      # Cargo silently skips an example whose required-features are off: say so and fail.
+      missing=$(comm -23 <(cut -f2 <<<"$examples" | sed '/^$/d' | sort -u) \
+        <(awk -F'\t' '$2 == "example" { print $4 }' "$list" | sort -u))
+      if [[ -n $missing ]]; then
+        echo "examples not built for $t $fs (required-features?):" $missing
+        return 1
+      fi
       # Audit right away: the next feature set rewrites the uplifted example files.
-      x bash ci/audit-apple-symbols.sh --profile "$fs" $(cut -f3 "$list")
+      x bash ci/audit-apple-symbols.sh --profile "$(audit_profile "$fs")" $(cut -f3 "$list")
       if [[ $fs == default && ${SHMSYNC_CI_REQUIRE_ULOCK:-0} == 1 ]]; then
         for u in $users; do
           local files
