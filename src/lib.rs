@@ -11,5 +11,5 @@ pub use shmsync_hal as hal;
 pub mod region;
 mod shm_safe;
 
-pub use region::{Region, RegionError, attach, attach_timeout, init};
+pub use region::{Options, Region, RegionError, attach, attach_timeout, init, init_with};
 pub use shm_safe::{ShmSafe, tag, tag_with};

@@ -161,6 +161,8 @@ pub enum RegionError {
     },
     /// The header's checksum, state or offsets are inconsistent: the header was overwritten.
     Corrupted,
+    /// Joining the region's Mach waiter table failed (Mach wake protocol only).
+    Mach(hal::mach::MachError),
 }
 
 impl fmt::Display for RegionError {
@@ -199,6 +201,7 @@ impl fmt::Display for RegionError {
                 ours.as_u32()
             ),
             RegionError::Corrupted => write!(f, "region header is corrupted"),
+            RegionError::Mach(e) => write!(f, "joining the Mach waiter table failed: {e}"),
         }
     }
 }
@@ -207,12 +210,59 @@ impl core::error::Error for RegionError {}
 
 /// A root type placed in a region: dereferences to `&T`.
 ///
-/// Created by [`init`] or [`attach`]; borrows the mapping for `'a`. Dropping it does not
-/// touch the shared memory.
+/// Created by [`init`] or [`attach`]; borrows the mapping for `'a`. With the kernel-address
+/// and spin protocols, dropping it does not touch the shared memory. With the Mach protocol
+/// the handle is this process's membership of the region's waiter table: dropping it leaves
+/// the table (peers release this process's semaphores), so keep it alive for as long as any
+/// thread waits or wakes on words inside the region.
 pub struct Region<'a, T> {
     root: &'a T,
     protocol: WakeProtocol,
+    #[cfg(target_vendor = "apple")]
+    participant: Option<hal::mach::Participant>,
     _not_send_across_unmaps: PhantomData<&'a T>,
+}
+
+#[cfg(target_vendor = "apple")]
+impl<T> Drop for Region<'_, T> {
+    fn drop(&mut self) {
+        if let Some(p) = self.participant.take() {
+            p.leave();
+        }
+    }
+}
+
+/// Options for [`init_with`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Options<'s> {
+    /// Mach protocol only: the application-group id that prefixes the rendezvous service
+    /// name, required for sandboxed apps (`"<team>.<group>"`). Ignored by other protocols.
+    pub app_group: Option<&'s str>,
+}
+
+/// Joins the Mach waiter table of a region being created or attached (Apple, Mach
+/// protocol); `None` for every other protocol.
+#[cfg(target_vendor = "apple")]
+fn join_protocol(
+    ptr: *mut u8,
+    len: usize,
+    l: &Layout,
+    protocol: WakeProtocol,
+    creator: bool,
+    app_group: Option<&str>,
+) -> Result<Option<hal::mach::Participant>, RegionError> {
+    if protocol != WakeProtocol::MachTable {
+        return Ok(None);
+    }
+    // SAFETY: the area lies inside the mapping (end <= len was checked), is aligned for
+    // WaiterTable (HEADER_SIZE is a multiple of its alignment, the base is 64-aligned) and
+    // a WaiterTable is valid for any bytes (all atomics).
+    let table = unsafe { &*ptr.add(l.proto_offset).cast::<hal::mach::WaiterTable>() };
+    // SAFETY: `ptr..ptr+len` is the live region (the caller's contract for init/attach),
+    // and the table is inside it.
+    unsafe { hal::mach::join(ptr, len, table, creator, app_group) }
+        .map(Some)
+        .map_err(RegionError::Mach)
 }
 
 impl<T> Deref for Region<'_, T> {
@@ -224,8 +274,9 @@ impl<T> Deref for Region<'_, T> {
 }
 
 impl<'a, T> Region<'a, T> {
-    /// The root as a plain reference with the mapping's lifetime. Real-time class:
-    /// wait-free.
+    /// The root as a plain reference with the mapping's lifetime. With the Mach protocol,
+    /// the `Region` handle must still be kept alive while the root is used (see above).
+    /// Real-time class: wait-free.
     #[inline]
     pub fn get(&self) -> &'a T {
         self.root
@@ -235,6 +286,16 @@ impl<'a, T> Region<'a, T> {
     #[inline]
     pub fn protocol(&self) -> WakeProtocol {
         self.protocol
+    }
+
+    fn new(root: &'a T, protocol: WakeProtocol) -> Self {
+        Region {
+            root,
+            protocol,
+            #[cfg(target_vendor = "apple")]
+            participant: None,
+            _not_send_across_unmaps: PhantomData,
+        }
     }
 }
 
@@ -282,14 +343,14 @@ fn layout<T>(protocol: WakeProtocol) -> Result<Layout, RegionError> {
     })
 }
 
-/// Bytes of protocol state a region keeps for `protocol` (after the header).
-fn protocol_area_len(protocol: WakeProtocol) -> usize {
-    match protocol {
-        WakeProtocol::KernelAddress | WakeProtocol::Spin => 0,
-        // The Mach waiter table lives here once the Mach backend provides its size.
-        WakeProtocol::MachTable => 0,
-    }
+/// Bytes of protocol state a region keeps for `protocol` (after the header): the Mach
+/// waiter table for [`WakeProtocol::MachTable`], nothing for the others.
+const fn protocol_area_len(protocol: WakeProtocol) -> usize {
+    hal::mach::protocol_area_len(protocol)
 }
+
+// The protocol area starts right after the header: its alignment must divide the header size.
+const _: () = assert!(HEADER_SIZE % hal::mach::PROTOCOL_AREA_ALIGN == 0);
 
 /// Bytes a region for root type `T` needs with this process's wake protocol: pass at
 /// least this much to [`init`]. Real-time class: wait-free.
@@ -359,6 +420,22 @@ impl Header {
 /// * exactly one process calls `init` on a region, and no process uses an earlier region
 ///   at this memory while `init` runs.
 pub unsafe fn init<'a, T: ShmSafe>(ptr: *mut u8, len: usize) -> Result<Region<'a, T>, RegionError> {
+    // SAFETY: forwarded from the caller.
+    unsafe { init_with(ptr, len, &Options::default()) }
+}
+
+/// [`init`] with [`Options`] (the Mach protocol's app-group prefix).
+///
+/// Real-time class: **may block**.
+///
+/// # Safety
+/// As for [`init`].
+#[cfg_attr(not(target_vendor = "apple"), allow(unused_variables))]
+pub unsafe fn init_with<'a, T: ShmSafe>(
+    ptr: *mut u8,
+    len: usize,
+    options: &Options<'_>,
+) -> Result<Region<'a, T>, RegionError> {
     check_ptr(ptr, len)?;
     let protocol = hal::backend().protocol();
     let l = layout::<T>(protocol)?;
@@ -394,7 +471,7 @@ pub unsafe fn init<'a, T: ShmSafe>(ptr: *mut u8, len: usize) -> Result<Region<'a
         (tag >> 32) as u32,
         len64 as u32,
         (len64 >> 32) as u32,
-        hal::process::current().pid,
+        hal::process::current_pid(),
     ];
     let slots = [
         &header.magic,
@@ -416,17 +493,22 @@ pub unsafe fn init<'a, T: ShmSafe>(ptr: *mut u8, len: usize) -> Result<Region<'a
         slot.store(value, Ordering::Relaxed);
     }
     header.checksum.store(checksum(&fields), Ordering::Relaxed);
+    // The protocol's own state (the Mach rendezvous) is set up before anyone may attach.
+    #[cfg(target_vendor = "apple")]
+    let participant = join_protocol(ptr, len, &l, protocol, true, options.app_group)?;
     // Publish: every write above happens-before an attacher's acquire load of READY.
     header.state.store(READY, Ordering::Release);
     hal::wake_all(&header.state);
     // SAFETY: in bounds (end <= len, checked) and the bytes are zero, a valid T (ShmSafe
     // rule 2); root_ref re-checks the alignment against the real address.
     let root = unsafe { root_ref::<T>(ptr, l.root_offset)? };
-    Ok(Region {
-        root,
-        protocol,
-        _not_send_across_unmaps: PhantomData,
-    })
+    #[allow(unused_mut)]
+    let mut region = Region::new(root, protocol);
+    #[cfg(target_vendor = "apple")]
+    {
+        region.participant = participant;
+    }
+    Ok(region)
 }
 
 /// Casts the root, re-checking its alignment against the real address (the base is only
@@ -450,7 +532,9 @@ unsafe fn root_ref<'a, T>(ptr: *mut u8, offset: usize) -> Result<&'a T, RegionEr
 /// and returns its root, after validating the header: see [`RegionError`] for every way it
 /// can fail. Never blocks: a region still being created is [`RegionError::NotReady`].
 ///
-/// Real-time class: **wait-free** (a bounded number of loads).
+/// Real-time class: **wait-free** (a bounded number of loads) with the kernel-address and
+/// spin protocols; **may block** with the Mach protocol (the rendezvous exchanges Mach
+/// messages with the peers).
 ///
 /// # Safety
 /// `ptr..ptr+len` is mapped readable and writable for `'a` and only accessed through
@@ -543,11 +627,13 @@ pub unsafe fn attach<'a, T: ShmSafe>(
     // SAFETY: in bounds (end <= len, checked), the creator published a T there (READY was
     // acquired), and any bytes are a valid T (ShmSafe rule 3).
     let root = unsafe { root_ref::<T>(ptr, l.root_offset)? };
-    Ok(Region {
-        root,
-        protocol: ours,
-        _not_send_across_unmaps: PhantomData,
-    })
+    #[allow(unused_mut)]
+    let mut region = Region::new(root, ours);
+    #[cfg(target_vendor = "apple")]
+    {
+        region.participant = join_protocol(ptr, len, &l, ours, false, None)?;
+    }
+    Ok(region)
 }
 
 /// Like [`attach`], but while the region is not ready yet, parks on the header's state word

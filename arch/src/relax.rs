@@ -10,8 +10,7 @@
 /// * aarch64: `isb sy`. Unlike `yield` (a no-op on Apple M-series and most Arm cores),
 ///   an instruction barrier actually stalls the core for a short while, which is what
 ///   a spin loop wants; Rust's `core::hint::spin_loop` made the same choice.
-/// * anything else, and under Miri (which cannot execute inline assembly):
-///   [`core::hint::spin_loop`].
+/// * anything else, and under Miri: [`core::hint::spin_loop`].
 ///
 /// Real-time class: **wait-free** (one instruction, no memory access).
 #[inline(always)]
@@ -28,6 +27,7 @@ pub fn cpu_relax() {
     unsafe {
         core::arch::asm!("isb sy", options(nomem, nostack, preserves_flags));
     }
+    // Miri cannot run inline assembly; it gets the portable hint (same instruction in the end).
     #[cfg(any(
         miri,
         not(any(target_arch = "x86", target_arch = "x86_64", target_arch = "aarch64"))

@@ -16,7 +16,7 @@ use crate::unix::errno;
 /// Waits while `*word == expected` until `deadline`.
 pub(crate) fn wait_until(word: &AtomicU32, expected: u32, deadline: Option<Instant>) -> Wait {
     let ts = deadline.map(|d| libc::timespec {
-        tv_sec: (d.as_nanos() / 1_000_000_000) as libc::time_t,
+        tv_sec: (d.as_nanos() / 1_000_000_000) as _,
         tv_nsec: (d.as_nanos() % 1_000_000_000) as _,
     });
     let ts_ptr = ts

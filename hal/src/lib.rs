@@ -56,6 +56,11 @@ mod futex;
 #[cfg(unix)]
 mod unix;
 
+// [mach backend hook — issue 6] The Mach waiter-table protocol (table, registry, Linux
+// stand-in, Apple Mach semaphores + rendezvous). Backend selection lives elsewhere. The
+// table and `protocol_area_len` compile on every target (the region header uses them).
+pub mod mach;
+
 #[cfg(all(feature = "std", unix))]
 pub mod shm;
 #[cfg(all(feature = "std", unix))]

@@ -84,7 +84,6 @@ pub fn liveness(owner: OwnerId) -> Liveness {
     if owner.is_none() {
         return Liveness::Dead;
     }
-    // Under Miri nothing can be looked up (see `start_token`): undecided, i.e. alive.
     if cfg!(miri) {
         return Liveness::Unknown;
     }
@@ -102,9 +101,15 @@ fn own_pid() -> u32 {
     1
 }
 
+/// This process's id alone: no `/proc` read, no cache. Real-time class: wait-free (one
+/// cheap syscall on Unix).
+pub fn current_pid() -> u32 {
+    own_pid()
+}
+
 fn start_token(pid: u32) -> Option<u32> {
-    // Miri can neither read /proc under isolation nor call proc_pidinfo: no token, which
-    // only weakens pid-reuse detection in tests that run under Miri.
+    // Miri cannot read /proc or call proc_pidinfo: under Miri identities carry no token
+    // and liveness is Unknown (cross-process tests, which need it, do not run under Miri).
     if cfg!(miri) {
         return None;
     }
@@ -292,6 +297,7 @@ mod imp {
 #[cfg(all(test, any(target_os = "linux", target_os = "android")))]
 mod tests {
     use super::imp::{Start, parse_stat};
+    #[cfg_attr(miri, allow(unused_imports))]
     use super::*;
 
     #[test]

@@ -1,0 +1,334 @@
+//! Mach semaphores (Apple only): the calls with their retry and time rules, the private
+//! semaphores of one process, and the per-region record of this process's and its peers'
+//! semaphore names that implements [`Semaphores`] for the table.
+//!
+//! Behaviour relied on (xnu `osfmk/kern/sync_sema.c`; read, not executed here — see the
+//! macOS test plan in the README):
+//! * a signal with no waiter is kept (prepost) and returns `KERN_SUCCESS`;
+//! * `semaphore_timedwait` takes a *relative* `mach_timespec_t`; `{0, 0}` polls and returns
+//!   `KERN_OPERATION_TIMED_OUT` at once when the count is 0;
+//! * an interrupted wait returns `KERN_ABORTED`: retried with the time still left;
+//! * after the owner task dies its semaphores are destroyed: waits and signals on them
+//!   return `KERN_TERMINATED`, while peers' send rights stay valid names (not dead names)
+//!   until they deallocate them.
+
+use super::ffi::*;
+use super::table::{SEMS_PER_PARTICIPANT, SemaphorePool, Semaphores, Signal, WaiterTable};
+use super::{MAX_PARTICIPANTS, registry};
+use crate::clock::Instant;
+use core::sync::atomic::{AtomicPtr, AtomicU32, Ordering};
+use core::time::Duration;
+
+/// Creates a semaphore owned by this task (FIFO, count 0). Real-time class: **may block**
+/// (a MIG call that allocates in the kernel).
+pub(crate) fn create() -> Result<mach_port_t, kern_return_t> {
+    let mut sem = MACH_PORT_NULL;
+    // SAFETY: `sem` is a valid out pointer; the task is our own.
+    let kr = unsafe { semaphore_create(task_self(), &mut sem, SYNC_POLICY_FIFO, 0) };
+    if kr == KERN_SUCCESS { Ok(sem) } else { Err(kr) }
+}
+
+/// Destroys a semaphore this task created; consumes this task's send reference to it.
+pub(crate) fn destroy(sem: mach_port_t) {
+    if sem != MACH_PORT_NULL {
+        // SAFETY: `sem` names a semaphore we created and still hold one send uref of.
+        unsafe { semaphore_destroy(task_self(), sem) };
+    }
+}
+
+/// One signal (a Mach trap). Real-time class: **may wake**.
+#[inline]
+pub(crate) fn signal_name(sem: mach_port_t) -> kern_return_t {
+    crate::count::wake_syscall();
+    // SAFETY: by-value port name; an invalid one only yields an error code.
+    unsafe { semaphore_signal(sem) }
+}
+
+/// A relative wait time: whole seconds saturated to `u32::MAX` (136 years), nanoseconds
+/// always below 10⁹ (a `BAD_MACH_TIMESPEC` would be refused).
+pub(crate) fn timespec(d: Duration) -> mach_timespec_t {
+    mach_timespec_t {
+        tv_sec: u32::try_from(d.as_secs()).unwrap_or(u32::MAX),
+        tv_nsec: d.subsec_nanos() as i32,
+    }
+}
+
+/// Waits on `sem` until signalled (`true`) or `deadline` (`false`); `KERN_ABORTED` is
+/// retried with the remaining time, recomputed from the same deadline. Real-time class:
+/// **may block**.
+pub(crate) fn wait_until(sem: mach_port_t, deadline: Option<Instant>) -> bool {
+    loop {
+        crate::count::wait_syscall();
+        let kr = match deadline {
+            // SAFETY: by-value port name.
+            None => unsafe { semaphore_wait(sem) },
+            // SAFETY: by-value port name and timespec. A deadline already passed gives
+            // {0, 0}: one last non-blocking look at the count.
+            Some(d) => unsafe { semaphore_timedwait(sem, timespec(d.remaining())) },
+        };
+        match kr {
+            KERN_SUCCESS => return true,
+            KERN_ABORTED => continue,
+            KERN_OPERATION_TIMED_OUT => return false,
+            // KERN_TERMINATED (destroyed under us) or a bad name: report a wake, so the
+            // caller re-checks its word instead of sleeping on a broken semaphore.
+            _ => return true,
+        }
+    }
+}
+
+/// Consumes every pending signal of `sem` without blocking (a `{0, 0}` wait until it
+/// times out; at most 64 rounds, a bound on what a table's slots could have posted).
+pub(crate) fn drain(sem: mach_port_t) {
+    for _ in 0..64 {
+        // SAFETY: by-value port name and timespec.
+        let kr = unsafe {
+            semaphore_timedwait(
+                sem,
+                mach_timespec_t {
+                    tv_sec: 0,
+                    tv_nsec: 0,
+                },
+            )
+        };
+        if kr != KERN_SUCCESS && kr != KERN_ABORTED {
+            return;
+        }
+    }
+}
+
+/// The semaphores of this process's private table (words outside every region): created
+/// on first use, never exchanged, participant 0.
+#[derive(Debug)]
+pub(crate) struct PrivateSemaphores {
+    names: [AtomicU32; SEMS_PER_PARTICIPANT],
+    pool: SemaphorePool,
+}
+
+impl PrivateSemaphores {
+    pub(crate) const fn new() -> Self {
+        Self {
+            names: [const { AtomicU32::new(MACH_PORT_NULL) }; SEMS_PER_PARTICIPANT],
+            pool: SemaphorePool::new(SEMS_PER_PARTICIPANT as u32),
+        }
+    }
+}
+
+impl PrivateSemaphores {
+    /// Forgets the parent's names in a forked child (they mean nothing there).
+    pub(crate) fn reset(&self) {
+        for n in &self.names {
+            n.store(MACH_PORT_NULL, Ordering::Relaxed);
+        }
+        self.pool.reset();
+    }
+}
+
+impl Semaphores for PrivateSemaphores {
+    fn identity(&self) -> (u32, u32) {
+        (0, 0)
+    }
+
+    fn claim(&self) -> Option<u32> {
+        let k = self.pool.claim()?;
+        let slot = &self.names[k as usize];
+        // Only the thread holding index `k` creates its semaphore: no race on the store.
+        if slot.load(Ordering::Acquire) == MACH_PORT_NULL {
+            registry::install_fork_handler();
+            match create() {
+                Ok(name) => slot.store(name, Ordering::Release),
+                Err(_) => {
+                    self.pool.release(k);
+                    return None; // degraded mode
+                }
+            }
+        }
+        Some(k)
+    }
+
+    fn release(&self, sem: u32) {
+        self.pool.release(sem);
+    }
+
+    fn drain(&self, sem: u32) {
+        drain(self.names[sem as usize].load(Ordering::Acquire));
+    }
+
+    fn wait(&self, sem: u32, deadline: Option<Instant>) -> bool {
+        wait_until(self.names[sem as usize].load(Ordering::Acquire), deadline)
+    }
+
+    fn signal(&self, owner: u32, _epoch: u32, sem: u32) -> Signal {
+        let name = match self.names.get(sem as usize) {
+            Some(n) if owner == 0 => n.load(Ordering::Acquire),
+            _ => MACH_PORT_NULL,
+        };
+        if name == MACH_PORT_NULL {
+            return Signal::Unknown;
+        }
+        match signal_name(name) {
+            KERN_SUCCESS => Signal::Delivered,
+            _ => Signal::Unknown,
+        }
+    }
+
+    fn nap(&self, max: Duration) {
+        registry::nap(max);
+    }
+}
+
+/// This process's record for one joined region: its identity, its own semaphores, and its
+/// names for every peer's semaphores and control port.
+///
+/// Writers: `join`/`leave` (own fields) and the control thread (peer fields). Readers: any
+/// thread waking. A peer's names are written **before** its `peer_epoch` (Release) and
+/// read after it (Acquire); to drop a peer, `peer_epoch` is cleared first and the names are
+/// deallocated only once no signal is in flight (`in_signal == 0`), so a waker never
+/// signals a name that was deallocated and reused.
+#[derive(Debug)]
+pub(crate) struct RegionSemaphores {
+    /// Record state: 0 free, 1 in use (see `rendezvous`).
+    pub(crate) state: AtomicU32,
+    pub(crate) table: AtomicPtr<WaiterTable>,
+    /// FNV-1a of the rendezvous name: identifies the region in control messages.
+    pub(crate) region_id: [AtomicU32; 2],
+    pub(crate) index: AtomicU32,
+    pub(crate) epoch: AtomicU32,
+    /// The service port this process checked in (creator only), else null.
+    pub(crate) service: AtomicU32,
+    pub(crate) own: [AtomicU32; SEMS_PER_PARTICIPANT],
+    /// Epoch of the peer whose names we hold; 0: none.
+    pub(crate) peer_epoch: [AtomicU32; MAX_PARTICIPANTS],
+    pub(crate) peer_ctl: [AtomicU32; MAX_PARTICIPANTS],
+    pub(crate) peer_sems: [[AtomicU32; SEMS_PER_PARTICIPANT]; MAX_PARTICIPANTS],
+    /// Bit per peer whose semaphore said `KERN_TERMINATED` (a hint for the control thread).
+    pub(crate) suspect: AtomicU32,
+    /// Wakers between reading a peer's name and signalling it.
+    pub(crate) in_signal: AtomicU32,
+    pub(crate) pool: SemaphorePool,
+}
+
+impl RegionSemaphores {
+    pub(crate) const fn new() -> Self {
+        Self {
+            state: AtomicU32::new(0),
+            table: AtomicPtr::new(core::ptr::null_mut()),
+            region_id: [const { AtomicU32::new(0) }; 2],
+            index: AtomicU32::new(0),
+            epoch: AtomicU32::new(0),
+            service: AtomicU32::new(MACH_PORT_NULL),
+            own: [const { AtomicU32::new(MACH_PORT_NULL) }; SEMS_PER_PARTICIPANT],
+            peer_epoch: [const { AtomicU32::new(0) }; MAX_PARTICIPANTS],
+            peer_ctl: [const { AtomicU32::new(MACH_PORT_NULL) }; MAX_PARTICIPANTS],
+            peer_sems: [const { [const { AtomicU32::new(MACH_PORT_NULL) }; SEMS_PER_PARTICIPANT] };
+                MAX_PARTICIPANTS],
+            suspect: AtomicU32::new(0),
+            in_signal: AtomicU32::new(0),
+            pool: SemaphorePool::new(SEMS_PER_PARTICIPANT as u32),
+        }
+    }
+
+    /// Forgets everything in a forked child: the names were the parent's.
+    pub(crate) fn reset(&self) {
+        let singles = [
+            &self.state,
+            &self.region_id[0],
+            &self.region_id[1],
+            &self.index,
+            &self.epoch,
+            &self.service,
+            &self.suspect,
+            &self.in_signal,
+        ];
+        let arrays = self
+            .own
+            .iter()
+            .chain(&self.peer_epoch)
+            .chain(&self.peer_ctl);
+        for w in singles
+            .into_iter()
+            .chain(arrays)
+            .chain(self.peer_sems.iter().flatten())
+        {
+            w.store(0, Ordering::Relaxed);
+        }
+        self.table.store(core::ptr::null_mut(), Ordering::Relaxed);
+        self.pool.reset();
+    }
+
+    pub(crate) fn region_id(&self) -> u64 {
+        u64::from(self.region_id[0].load(Ordering::Acquire))
+            | (u64::from(self.region_id[1].load(Ordering::Acquire)) << 32)
+    }
+
+    /// Whether we hold the names of participant `q` for epoch `epoch`.
+    pub(crate) fn holds(&self, q: u32, epoch: u32) -> bool {
+        epoch != 0
+            && self
+                .peer_epoch
+                .get(q as usize)
+                .is_some_and(|e| e.load(Ordering::Acquire) == epoch)
+    }
+}
+
+impl Semaphores for RegionSemaphores {
+    fn identity(&self) -> (u32, u32) {
+        (
+            self.index.load(Ordering::Relaxed),
+            self.epoch.load(Ordering::Relaxed),
+        )
+    }
+
+    fn claim(&self) -> Option<u32> {
+        self.pool.claim()
+    }
+
+    fn release(&self, sem: u32) {
+        self.pool.release(sem);
+    }
+
+    fn drain(&self, sem: u32) {
+        drain(self.own[sem as usize].load(Ordering::Relaxed));
+    }
+
+    fn wait(&self, sem: u32, deadline: Option<Instant>) -> bool {
+        wait_until(self.own[sem as usize].load(Ordering::Relaxed), deadline)
+    }
+
+    fn signal(&self, owner: u32, epoch: u32, sem: u32) -> Signal {
+        let (me, my_epoch) = self.identity();
+        let (o, k) = (owner as usize, sem as usize);
+        if o >= MAX_PARTICIPANTS || k >= SEMS_PER_PARTICIPANT {
+            return Signal::Unknown;
+        }
+        if owner == me {
+            if epoch != my_epoch {
+                return Signal::Unknown;
+            }
+            return match signal_name(self.own[k].load(Ordering::Relaxed)) {
+                KERN_SUCCESS => Signal::Delivered,
+                _ => Signal::Unknown,
+            };
+        }
+        // Pin the peer's names against deallocation (see the type's docs).
+        self.in_signal.fetch_add(1, Ordering::SeqCst);
+        let result = if self.peer_epoch[o].load(Ordering::SeqCst) == epoch && epoch != 0 {
+            match signal_name(self.peer_sems[o][k].load(Ordering::Acquire)) {
+                KERN_SUCCESS => Signal::Delivered,
+                KERN_TERMINATED => {
+                    self.suspect.fetch_or(1 << o, Ordering::Relaxed);
+                    Signal::OwnerDead
+                }
+                _ => Signal::Unknown,
+            }
+        } else {
+            Signal::Unknown
+        };
+        self.in_signal.fetch_sub(1, Ordering::SeqCst);
+        result
+    }
+
+    fn nap(&self, max: Duration) {
+        registry::nap(max);
+    }
+}
