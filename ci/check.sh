@@ -329,7 +329,7 @@ lane_qemu_aarch64() {
   n=$(grep -c . "$list" || true)
   ((n > 0)) || { echo "no test binaries were built"; return 1; }
   local pkg kind bin dir failed=0
-  while IFS=$'\t' read -r pkg kind bin; do
+  while IFS=$'\t' read -r pkg kind bin _; do
     # Like cargo test: run each binary from its package's directory.
     dir=$(metadata | python3 -c 'import json,sys,os
 m = json.load(sys.stdin)
