@@ -13,9 +13,11 @@
 # `lanes: N passed, M failed`. Exit status: 0 when every selected lane passed.
 #
 # Environment:
-#   SHMSYNC_CI_REQUIRE_ULOCK=1     apple-link: the default-feature artifacts of every crate
-#                                  that uses shmsync-hal must import ___ulock_wake (turn on
-#                                  once the ulock backend is on main; off by default)
+#   SHMSYNC_CI_REQUIRE_ULOCK=auto  apple-link: 1 = some default-feature artifact of every
+#                                  crate that uses shmsync-hal must import ___ulock_wake;
+#                                  0 = off; auto (default) = on when hal/src declares
+#                                  `fn __ulock_wake(`, i.e. once the ulock backend is in
+#                                  the tree
 #   SHMSYNC_CI_SKIP_FEATURES="a b" features left out of the host all-features clippy run
 #   SHMSYNC_CI_MIRIFLAGS           MIRIFLAGS for the Miri lanes (default: none)
 #   LOOM_MAX_PREEMPTIONS           loom's preemption bound in the loom lane (default 3)
@@ -168,6 +170,24 @@ apple_feature_sets() {
   done
 }
 
+# 1 when the apple-link lane requires default builds to import ___ulock_wake (see the
+# header: SHMSYNC_CI_REQUIRE_ULOCK), else 0.
+require_ulock() {
+  case ${SHMSYNC_CI_REQUIRE_ULOCK:-auto} in
+    1) echo 1 ;;
+    0) echo 0 ;;
+    auto)
+      # The FFI declaration `fn __ulock_wake(`, not a mention in a comment.
+      if grep -rqsE --include='*.rs' 'fn[[:space:]]+__ulock_wake[[:space:]]*\(' hal/src; then
+        echo 1
+      else
+        echo 0
+      fi
+      ;;
+    *) echo "SHMSYNC_CI_REQUIRE_ULOCK must be 0, 1 or auto" >&2; echo 1 ;;
+  esac
+}
+
 # The audit profile for a feature set: anything that must link no private symbol.
 audit_profile() {
   case $1 in
@@ -263,7 +283,7 @@ lane_apple_link() {
       fi
       # Audit right away: the next feature set rewrites the uplifted example files.
       x bash ci/audit-apple-symbols.sh --profile "$(audit_profile "$fs")" $(cut -f3 "$list")
-      if [[ $fs == default && ${SHMSYNC_CI_REQUIRE_ULOCK:-0} == 1 ]]; then
+      if [[ $fs == default && $(require_ulock) == 1 ]]; then
         for u in $users; do
           local files
           files=$(awk -F'\t' -v p="$u" '$1 == p { print $3 }' "$list")
@@ -273,7 +293,7 @@ lane_apple_link() {
             --require-import-any ___ulock_wake $files
         done
       else
-        [[ $fs == default ]] && echo "(___ulock_wake rule off: set SHMSYNC_CI_REQUIRE_ULOCK=1 to require it)"
+        [[ $fs == default ]] && echo "(___ulock_wake rule off: SHMSYNC_CI_REQUIRE_ULOCK=${SHMSYNC_CI_REQUIRE_ULOCK:-auto}; auto turns it on once hal/src declares __ulock_wake)"
       fi
     done
   done
