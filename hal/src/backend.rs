@@ -75,17 +75,45 @@ impl Backend {
     }
 }
 
+/// Chooses this process's backend (once; later calls return the cached answer).
+///
+/// Call it at start-up, before a region is created or attached and before any wait or
+/// wake on a real-time thread: on Apple targets the first call resolves symbols with
+/// `dlsym` (which takes dyld's lock) and may make one probe syscall. Without it, the first
+/// wait, wake or [`backend`] call makes the same choice.
+///
+/// | target | backend |
+/// |---|---|
+/// | Linux, Android | [`Backend::Futex`] |
+/// | macOS, `force-mach` feature | [`Backend::Mach`] |
+/// | macOS 14.4+ | [`Backend::OsSync`] |
+/// | macOS 10.15–14.3, default build | [`Backend::Ulock`] |
+/// | macOS < 14.4 with `app-store-safe`; macOS 10.12–10.14 | [`Backend::Mach`] |
+/// | no OS | [`Backend::Spin`] |
+///
+/// Real-time class: **may block** on the first call; wait-free afterwards.
+pub fn init() -> Backend {
+    backend()
+}
+
 /// The backend this process uses for [`wait`](crate::wait) and the wakes.
 ///
+/// On Apple targets the choice is made at run time (see [`init`]), on the first call of
+/// `init`, `backend`, a wait or a wake, and cached.
+///
 /// Real-time class: **wait-free** (a constant, or one cached load where the choice is made
-/// at run time).
+/// at run time) — after [`init`] has run on Apple targets.
 #[inline]
 pub fn backend() -> Backend {
     #[cfg(any(target_os = "linux", target_os = "android"))]
     {
         Backend::Futex
     }
-    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    #[cfg(target_vendor = "apple")]
+    {
+        crate::darwin::backend()
+    }
+    #[cfg(not(any(target_os = "linux", target_os = "android", target_vendor = "apple")))]
     {
         Backend::Spin
     }
@@ -108,5 +136,12 @@ mod tests {
         assert_eq!(WakeProtocol::from_u32(4), None);
         assert_eq!(Backend::Ulock.protocol(), Backend::OsSync.protocol());
         assert_ne!(Backend::Mach.protocol(), Backend::Futex.protocol());
+    }
+
+    #[test]
+    fn init_agrees_with_backend() {
+        assert_eq!(init(), backend());
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        assert_eq!(init(), Backend::Futex);
     }
 }

@@ -4,8 +4,11 @@
 //! 584 years of range, so `checked_add` only fails for absurd timeouts, which callers treat
 //! as "no time limit".
 //!
-//! Sources: `clock_gettime(CLOCK_MONOTONIC)` on Unix (a vDSO call on Linux, no syscall);
-//! on targets with no OS, a function registered with [`set_source`]. Without one, the
+//! Sources: `clock_gettime(CLOCK_MONOTONIC)` on Linux and other Unix (a vDSO call on
+//! Linux, no syscall); on Apple targets `mach_absolute_time` scaled by the cached
+//! `mach_timebase_info` (a commpage read, no syscall) — the clock os_sync deadlines are
+//! given in, and the one `CLOCK_UPTIME_RAW` reads, so it does not advance while the Mac
+//! sleeps; on targets with no OS, a function registered with [`set_source`]. Without one, the
 //! spin backend bounds timed waits by counting relax calls (see `set_source`).
 
 use core::time::Duration;
@@ -61,7 +64,13 @@ impl Instant {
     }
 }
 
-#[cfg(unix)]
+#[cfg(target_vendor = "apple")]
+#[inline]
+fn now_ns() -> u64 {
+    crate::darwin::time::now_ns()
+}
+
+#[cfg(all(unix, not(target_vendor = "apple")))]
 #[inline]
 fn now_ns() -> u64 {
     let mut ts = libc::timespec {

@@ -36,9 +36,13 @@
 //! | backend | where | protocol |
 //! |---|---|---|
 //! | [`Backend::Futex`] | Linux, Android | [`WakeProtocol::KernelAddress`] |
+//! | [`Backend::OsSync`] | macOS 14.4+ (public `os_sync_wait_on_address`, looked up at run time) | [`WakeProtocol::KernelAddress`] |
+//! | [`Backend::Ulock`] | macOS 10.15–14.3, default build only (private `__ulock_*`) | [`WakeProtocol::KernelAddress`] |
+//! | [`Backend::Mach`] | macOS < 14.4 with `app-store-safe`, 10.12–10.14, or `force-mach` (public Mach semaphores + a waiter table in the region) | [`WakeProtocol::MachTable`] |
 //! | [`Backend::Spin`] | targets with no OS | [`WakeProtocol::Spin`] |
 //!
-//! The Darwin backends (ulock, os_sync, Mach) plug in beside them.
+//! On Apple targets the backend is chosen at run time (see [`init`]; call it at start-up).
+//! The `app-store-safe` feature leaves the private ulock API out of the binary entirely.
 #![no_std]
 
 #[cfg(feature = "std")]
@@ -51,14 +55,22 @@ pub mod count;
 pub mod process;
 mod spin;
 
+#[cfg(target_vendor = "apple")]
+mod darwin;
 #[cfg(any(target_os = "linux", target_os = "android"))]
 mod futex;
+// The Darwin backends' errno policy, retry loop and unit conversions: compiled where they
+// are used and, for their unit tests, on every host.
+#[cfg(any(test, target_vendor = "apple"))]
+mod retry;
+#[cfg(any(test, target_vendor = "apple"))]
+mod timeout;
 #[cfg(unix)]
 mod unix;
 
-// [mach backend hook — issue 6] The Mach waiter-table protocol (table, registry, Linux
-// stand-in, Apple Mach semaphores + rendezvous). Backend selection lives elsewhere. The
-// table and `protocol_area_len` compile on every target (the region header uses them).
+// The Mach waiter-table protocol (table, registry, Linux stand-in, Apple Mach semaphores +
+// rendezvous). On Apple, `darwin` chooses it (see `darwin/mod.rs`). The table and
+// `protocol_area_len` compile on every target (the region header uses them).
 pub mod mach;
 
 #[cfg(all(feature = "std", unix))]
@@ -66,15 +78,17 @@ pub mod shm;
 #[cfg(all(feature = "std", unix))]
 pub mod testing;
 
-pub use backend::{Backend, WakeProtocol, backend};
+pub use backend::{Backend, WakeProtocol, backend, init};
 
 use atomic::{AtomicU32, Ordering};
 use clock::Instant;
 use core::time::Duration;
 
+#[cfg(target_vendor = "apple")]
+use darwin as imp;
 #[cfg(any(target_os = "linux", target_os = "android"))]
 use futex as imp;
-#[cfg(not(any(target_os = "linux", target_os = "android")))]
+#[cfg(not(any(target_os = "linux", target_os = "android", target_vendor = "apple")))]
 use spin as imp;
 
 /// How a [`wait`] ended.

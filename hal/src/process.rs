@@ -55,28 +55,64 @@ pub enum Liveness {
 
 /// This process's identity, computed once and cached.
 ///
-/// Real-time class: **wait-free** after the first call (one relaxed load pair); the first
-/// call **may block** (reads `/proc/self/stat` or calls `proc_pidinfo`). Call it once at
-/// start-up before using it on a real-time thread.
+/// Real-time class: **wait-free** after the first call (two relaxed loads, no syscall:
+/// `getpid` is a real syscall in glibc ≥ 2.25, ~150 ns on the CI machine, too slow for a lock
+/// fast path); the first call **may block** (reads `/proc/self/stat` or calls
+/// `proc_pidinfo`). Call it once at start-up before using it on a real-time thread.
+///
+/// A child made by `fork` must not keep its parent's identity: on Unix (outside Miri) the
+/// first call registers a `pthread_atfork` child handler that clears the cache, so the
+/// child's next call recomputes it. A child created by a raw `clone`/`vfork` syscall that
+/// bypasses libc's `fork` is not covered.
 pub fn current() -> OwnerId {
-    use crate::atomic::{AtomicU32, Ordering};
-    static PID: AtomicU32 = AtomicU32::new(0);
-    static TOKEN: AtomicU32 = AtomicU32::new(0);
-    let pid = own_pid();
-    // A fork child inherits the cache with the parent's pid: the pid check catches that.
-    if PID.load(Ordering::Acquire) == pid && pid != 0 {
+    let pid = CACHED_PID.load(Ordering::Acquire);
+    if pid != 0 {
         return OwnerId {
             pid,
-            token: TOKEN.load(Ordering::Relaxed),
+            token: CACHED_TOKEN.load(Ordering::Relaxed),
         };
     }
+    current_slow()
+}
+
+use crate::atomic::{AtomicU32, Ordering};
+
+/// Cached pid of this process, 0 = not computed yet (or cleared in a fork child).
+static CACHED_PID: AtomicU32 = AtomicU32::new(0);
+/// Cached start-time token, valid when `CACHED_PID` is non-zero.
+static CACHED_TOKEN: AtomicU32 = AtomicU32::new(0);
+
+#[cold]
+fn current_slow() -> OwnerId {
+    register_fork_handler();
+    let pid = own_pid();
     let token = start_token(pid).unwrap_or(0);
-    TOKEN.store(token, Ordering::Relaxed);
-    PID.store(pid, Ordering::Release);
+    CACHED_TOKEN.store(token, Ordering::Relaxed);
+    CACHED_PID.store(pid, Ordering::Release);
     OwnerId { pid, token }
 }
 
-/// Whether `owner` is still running. `OwnerId::NONE` is [`Liveness::Dead`].
+#[cfg(all(unix, not(miri)))]
+fn register_fork_handler() {
+    use crate::atomic::AtomicBool;
+    static REGISTERED: AtomicBool = AtomicBool::new(false);
+    extern "C" fn in_child() {
+        // The child has one thread; the next `current()` recomputes pid and token.
+        CACHED_PID.store(0, Ordering::Relaxed);
+    }
+    if !REGISTERED.swap(true, Ordering::AcqRel) {
+        // SAFETY: `in_child` is a plain `extern "C" fn()` that only does an atomic store
+        // (async-signal-safe), valid for the whole program.
+        unsafe { libc::pthread_atfork(None, None, Some(in_child)) };
+    }
+}
+
+#[cfg(not(all(unix, not(miri))))]
+fn register_fork_handler() {}
+
+/// Whether `owner` is still running. `OwnerId::NONE` is [`Liveness::Dead`]. A token of 0
+/// means "token not known yet" (a lock owner between taking the lock word and publishing
+/// its token): such an owner is decided by its pid alone.
 ///
 /// Real-time class: **may block** (a few syscalls; reads `/proc` on Linux). Lock and ring
 /// code calls it only on slow paths, after waiting a while.
@@ -212,7 +248,7 @@ mod imp {
 
     pub(super) fn liveness(owner: OwnerId) -> Liveness {
         match start_info(owner.pid) {
-            Start::Running(t) if t == owner.token => Liveness::Alive,
+            Start::Running(t) if t == owner.token || owner.token == 0 => Liveness::Alive,
             Start::Running(_) | Start::Gone => Liveness::Dead,
             Start::Unknown => Liveness::Unknown,
         }
@@ -268,7 +304,7 @@ mod imp {
 
     pub(super) fn liveness(owner: OwnerId) -> Liveness {
         match start_info(owner.pid) {
-            Start::Running(t) if t == owner.token => Liveness::Alive,
+            Start::Running(t) if t == owner.token || owner.token == 0 => Liveness::Alive,
             Start::Running(_) | Start::Gone => Liveness::Dead,
             Start::Unknown => Liveness::Unknown,
         }
@@ -335,5 +371,26 @@ mod tests {
             token: 1,
         };
         assert_eq!(liveness(absent), Liveness::Dead);
+    }
+
+    // Forks: runs in the host and qemu-aarch64 lanes, not under Miri.
+    #[cfg(all(feature = "std", not(miri)))]
+    #[test]
+    fn fork_child_gets_its_own_identity_and_token_zero_means_pid_only() {
+        let parent = current();
+        let child = crate::testing::fork(move || {
+            let me = current();
+            let ok = me.pid != parent.pid
+                && me.pid == std::process::id()
+                && liveness(me) == Liveness::Alive
+                && liveness(parent) == Liveness::Alive;
+            if ok { 0 } else { 1 }
+        });
+        child.join(std::time::Duration::from_secs(30));
+        let unknown_token = OwnerId {
+            pid: parent.pid,
+            token: 0,
+        };
+        assert_eq!(liveness(unknown_token), Liveness::Alive);
     }
 }

@@ -1,0 +1,397 @@
+//! Ring benchmarks, one harness, every ring with the same capacity (1024 items of `u64`).
+//!
+//! * `spsc_throughput/*`: time to move 100,000 items from a producer thread to a consumer
+//!   thread, one `try_push` / `try_pop` at a time, spinning on full/empty; criterion
+//!   reports it per item (`Throughput::Elements`). shmsync's `Spsc` against `rtrb`,
+//!   `ringbuf` (`HeapRb`), `crossbeam-queue` (`ArrayQueue`) and `heapless::spsc::Queue`
+//!   (which holds N − 1 items: 1023), plus shmsync's slice operations (blocks of 64).
+//! * `round_trip/*`: one ping-pong between two threads: through two `Spsc` rings (push on
+//!   one, the echo thread pops it and pushes it back on the other) against a bare pair of
+//!   `AtomicU32` flags, measured in the same run.
+//!
+//! `cargo bench --bench rings` (add `-- --measurement-time 2` etc. on a noisy machine).
+
+// criterion_group! generates an undocumented public function.
+#![allow(missing_docs)]
+
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use shmsync::arch::CachePadded;
+use shmsync::ring::Spsc;
+use std::hint::{black_box, spin_loop};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+const CAP: usize = 1024;
+const ITEMS: u64 = 100_000;
+const STOP: u64 = u64::MAX;
+
+/// Runs `produce` on this thread and `consume` on a new one; returns the elapsed time.
+fn transfer(produce: impl FnOnce() + Send, consume: impl FnOnce() + Send) -> Duration {
+    std::thread::scope(|s| {
+        let start = Instant::now();
+        let c = s.spawn(consume);
+        produce();
+        c.join().unwrap();
+        start.elapsed()
+    })
+}
+
+fn iter_transfers(iters: u64, mut one: impl FnMut() -> Duration) -> Duration {
+    (0..iters).map(|_| one()).sum()
+}
+
+fn spsc_throughput(c: &mut Criterion) {
+    let mut g = c.benchmark_group("spsc_throughput");
+    g.throughput(Throughput::Elements(ITEMS));
+
+    g.bench_function(BenchmarkId::new("shmsync_spsc", CAP), |b| {
+        let ring = Box::new(Spsc::<u64, CAP>::new());
+        b.iter_custom(|iters| {
+            iter_transfers(iters, || {
+                let mut tx = ring.producer().unwrap();
+                let mut rx = ring.consumer().unwrap();
+                transfer(
+                    move || {
+                        for i in 0..ITEMS {
+                            while tx.try_push(i).is_err() {
+                                spin_loop();
+                            }
+                        }
+                    },
+                    move || {
+                        for _ in 0..ITEMS {
+                            loop {
+                                if let Ok(v) = rx.try_pop() {
+                                    black_box(v);
+                                    break;
+                                }
+                                spin_loop();
+                            }
+                        }
+                    },
+                )
+            })
+        })
+    });
+
+    g.bench_function(BenchmarkId::new("shmsync_spsc_slices64", CAP), |b| {
+        let ring = Box::new(Spsc::<u64, CAP>::new());
+        b.iter_custom(|iters| {
+            iter_transfers(iters, || {
+                let mut tx = ring.producer().unwrap();
+                let mut rx = ring.consumer().unwrap();
+                transfer(
+                    move || {
+                        let block: Vec<u64> = (0..64).collect();
+                        let mut sent = 0;
+                        while sent < ITEMS {
+                            let n = (ITEMS - sent).min(64) as usize;
+                            sent += tx.push_slice(&block[..n]).unwrap() as u64;
+                        }
+                    },
+                    move || {
+                        let mut out = [0u64; 64];
+                        let mut got = 0;
+                        while got < ITEMS {
+                            let n = rx.pop_slice(&mut out).unwrap();
+                            black_box(&out[..n]);
+                            got += n as u64;
+                        }
+                    },
+                )
+            })
+        })
+    });
+
+    g.bench_function(BenchmarkId::new("rtrb", CAP), |b| {
+        b.iter_custom(|iters| {
+            iter_transfers(iters, || {
+                let (mut tx, mut rx) = rtrb::RingBuffer::<u64>::new(CAP);
+                transfer(
+                    move || {
+                        for i in 0..ITEMS {
+                            while tx.push(i).is_err() {
+                                spin_loop();
+                            }
+                        }
+                    },
+                    move || {
+                        for _ in 0..ITEMS {
+                            loop {
+                                if let Ok(v) = rx.pop() {
+                                    black_box(v);
+                                    break;
+                                }
+                                spin_loop();
+                            }
+                        }
+                    },
+                )
+            })
+        })
+    });
+
+    g.bench_function(BenchmarkId::new("ringbuf", CAP), |b| {
+        use ringbuf::traits::{Consumer, Producer, Split};
+        b.iter_custom(|iters| {
+            iter_transfers(iters, || {
+                let (mut tx, mut rx) = ringbuf::HeapRb::<u64>::new(CAP).split();
+                transfer(
+                    move || {
+                        for i in 0..ITEMS {
+                            while tx.try_push(i).is_err() {
+                                spin_loop();
+                            }
+                        }
+                    },
+                    move || {
+                        for _ in 0..ITEMS {
+                            loop {
+                                if let Some(v) = rx.try_pop() {
+                                    black_box(v);
+                                    break;
+                                }
+                                spin_loop();
+                            }
+                        }
+                    },
+                )
+            })
+        })
+    });
+
+    g.bench_function(BenchmarkId::new("crossbeam_array_queue", CAP), |b| {
+        let q = crossbeam_queue::ArrayQueue::<u64>::new(CAP);
+        b.iter_custom(|iters| {
+            iter_transfers(iters, || {
+                transfer(
+                    || {
+                        for i in 0..ITEMS {
+                            while q.push(i).is_err() {
+                                spin_loop();
+                            }
+                        }
+                    },
+                    || {
+                        for _ in 0..ITEMS {
+                            loop {
+                                if let Some(v) = q.pop() {
+                                    black_box(v);
+                                    break;
+                                }
+                                spin_loop();
+                            }
+                        }
+                    },
+                )
+            })
+        })
+    });
+
+    g.bench_function(BenchmarkId::new("heapless_spsc", CAP), |b| {
+        let mut q = Box::new(heapless::spsc::Queue::<u64, CAP>::new());
+        b.iter_custom(|iters| {
+            iter_transfers(iters, || {
+                let (mut tx, mut rx) = q.split();
+                transfer(
+                    move || {
+                        for i in 0..ITEMS {
+                            while tx.enqueue(i).is_err() {
+                                spin_loop();
+                            }
+                        }
+                    },
+                    move || {
+                        for _ in 0..ITEMS {
+                            loop {
+                                if let Some(v) = rx.dequeue() {
+                                    black_box(v);
+                                    break;
+                                }
+                                spin_loop();
+                            }
+                        }
+                    },
+                )
+            })
+        })
+    });
+    g.finish();
+}
+
+/// Single-thread cost of the operations themselves (no cache-line transfer between cores,
+/// no scheduler in the way): push 256 items, then pop them, per item. On a machine whose
+/// cores are busy with other work, this is the comparison that stays meaningful.
+fn spsc_single_thread(c: &mut Criterion) {
+    const BATCH: u64 = 256;
+    let mut g = c.benchmark_group("spsc_single_thread");
+    g.throughput(Throughput::Elements(BATCH));
+
+    g.bench_function(BenchmarkId::new("shmsync_spsc", CAP), |b| {
+        let ring = Box::new(Spsc::<u64, CAP>::new());
+        let mut tx = ring.producer().unwrap();
+        let mut rx = ring.consumer().unwrap();
+        b.iter(|| {
+            for i in 0..BATCH {
+                tx.try_push(black_box(i)).unwrap();
+            }
+            for _ in 0..BATCH {
+                black_box(rx.try_pop().unwrap());
+            }
+        })
+    });
+    g.bench_function(BenchmarkId::new("shmsync_spsc_slices64", CAP), |b| {
+        let ring = Box::new(Spsc::<u64, CAP>::new());
+        let mut tx = ring.producer().unwrap();
+        let mut rx = ring.consumer().unwrap();
+        let block: Vec<u64> = (0..64).collect();
+        let mut out = [0u64; 64];
+        b.iter(|| {
+            for _ in 0..BATCH / 64 {
+                tx.push_slice(black_box(&block)).unwrap();
+            }
+            for _ in 0..BATCH / 64 {
+                rx.pop_slice(&mut out).unwrap();
+                black_box(&out);
+            }
+        })
+    });
+    g.bench_function(BenchmarkId::new("rtrb", CAP), |b| {
+        let (mut tx, mut rx) = rtrb::RingBuffer::<u64>::new(CAP);
+        b.iter(|| {
+            for i in 0..BATCH {
+                tx.push(black_box(i)).unwrap();
+            }
+            for _ in 0..BATCH {
+                black_box(rx.pop().unwrap());
+            }
+        })
+    });
+    g.bench_function(BenchmarkId::new("ringbuf", CAP), |b| {
+        use ringbuf::traits::{Consumer, Producer, Split};
+        let (mut tx, mut rx) = ringbuf::HeapRb::<u64>::new(CAP).split();
+        b.iter(|| {
+            for i in 0..BATCH {
+                tx.try_push(black_box(i)).unwrap();
+            }
+            for _ in 0..BATCH {
+                black_box(rx.try_pop().unwrap());
+            }
+        })
+    });
+    g.bench_function(BenchmarkId::new("crossbeam_array_queue", CAP), |b| {
+        let q = crossbeam_queue::ArrayQueue::<u64>::new(CAP);
+        b.iter(|| {
+            for i in 0..BATCH {
+                q.push(black_box(i)).unwrap();
+            }
+            for _ in 0..BATCH {
+                black_box(q.pop().unwrap());
+            }
+        })
+    });
+    g.bench_function(BenchmarkId::new("heapless_spsc", CAP), |b| {
+        let mut q = Box::new(heapless::spsc::Queue::<u64, CAP>::new());
+        let (mut tx, mut rx) = q.split();
+        b.iter(|| {
+            for i in 0..BATCH {
+                tx.enqueue(black_box(i)).unwrap();
+            }
+            for _ in 0..BATCH {
+                black_box(rx.dequeue().unwrap());
+            }
+        })
+    });
+    g.finish();
+}
+
+fn round_trip(c: &mut Criterion) {
+    let mut g = c.benchmark_group("round_trip");
+
+    g.bench_function("shmsync_two_spsc_rings", |b| {
+        let ping = Box::new(Spsc::<u64, CAP>::new());
+        let pong = Box::new(Spsc::<u64, CAP>::new());
+        b.iter_custom(|iters| {
+            std::thread::scope(|s| {
+                s.spawn(|| {
+                    let mut rx = ping.consumer().unwrap();
+                    let mut tx = pong.producer().unwrap();
+                    loop {
+                        match rx.try_pop() {
+                            Ok(STOP) => break,
+                            Ok(v) => {
+                                while tx.try_push(v).is_err() {
+                                    spin_loop();
+                                }
+                            }
+                            Err(_) => spin_loop(),
+                        }
+                    }
+                });
+                let mut tx = ping.producer().unwrap();
+                let mut rx = pong.consumer().unwrap();
+                let start = Instant::now();
+                for i in 0..iters {
+                    tx.try_push(i).unwrap();
+                    loop {
+                        if let Ok(v) = rx.try_pop() {
+                            black_box(v);
+                            break;
+                        }
+                        spin_loop();
+                    }
+                }
+                let t = start.elapsed();
+                tx.try_push(STOP).unwrap();
+                t
+            })
+        })
+    });
+
+    g.bench_function("bare_atomic_u32_ping_pong", |b| {
+        let ping = CachePadded::new(AtomicU32::new(0));
+        let pong = CachePadded::new(AtomicU32::new(0));
+        b.iter_custom(|iters| {
+            ping.store(0, Ordering::Relaxed);
+            pong.store(0, Ordering::Relaxed);
+            std::thread::scope(|s| {
+                s.spawn(|| {
+                    let mut last = 0;
+                    loop {
+                        let v = ping.load(Ordering::Acquire);
+                        if v != last {
+                            if v == u32::MAX {
+                                break;
+                            }
+                            pong.store(v, Ordering::Release);
+                            last = v;
+                        } else {
+                            spin_loop();
+                        }
+                    }
+                });
+                let start = Instant::now();
+                for i in 1..=iters as u32 {
+                    ping.store(i, Ordering::Release);
+                    while pong.load(Ordering::Acquire) != i {
+                        spin_loop();
+                    }
+                }
+                let t = start.elapsed();
+                ping.store(u32::MAX, Ordering::Release);
+                t
+            })
+        })
+    });
+    g.finish();
+}
+
+fn config() -> Criterion {
+    Criterion::default()
+        .sample_size(20)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3))
+}
+
+criterion_group! { name = benches; config = config(); targets = spsc_throughput, spsc_single_thread, round_trip }
+criterion_main!(benches);

@@ -1,0 +1,230 @@
+//! Fixed-size rings that live in shared memory the caller maps.
+//!
+//! | ring | ends | items | non-blocking ops | blocking ops |
+//! |---|---|---|---|---|
+//! | [`Spsc<T, N>`](Spsc) | one producer, one consumer (claimed roles) | `T: Copy + ShmSafe` | wait-free | spin, then park with a timeout |
+//! | [`Mpmc<T, N>`](Mpmc) | any number of both | `T: Copy + ShmSafe` | lock-free | spin, then park with a timeout |
+//! | [`MsgRing<N>`](MsgRing) | one producer, one consumer (claimed roles) | byte messages of any length up to [`MsgRing::MAX_MESSAGE`] | wait-free | spin, then park with a timeout |
+//!
+//! Every ring is `#[repr(C)]`, made of fixed-width fields, valid as all-zero bytes (empty,
+//! no role claimed) and has a `const fn new()`, so it can be placed directly in a region
+//! ([`crate::init`]) or a `static`. Indices are free-running `u32` counters that wrap; a
+//! slot is found by masking an index with `N - 1`, which is why every `N` is a power of two
+//! (checked at compile time).
+//!
+//! # The peer is not trusted
+//! Each end keeps its own index in process-local memory and only *publishes* it; whatever
+//! it reads from shared memory (the peer's index, a frame length, a sequence number) is
+//! masked before it addresses a slot and checked against the capacity before it is
+//! believed. A corrupted or malicious peer can therefore make an end receive wrong items or
+//! report [`Corrupted`] / `PushError::Corrupted` / `PopError::Corrupted`, but never read or
+//! write outside the ring, hit undefined behaviour or panic. Payloads are copied with
+//! relaxed atomic word accesses, so even a peer writing a slot while we read it (which an
+//! honest peer never does) gives a torn value, not a data race; the reasoning is in the
+//! `sync` module's source docs.
+//!
+//! # Blocking without costing the other side
+//! A blocking call first spins with [`Backoff`] (a few microseconds),
+//! then sets a "parked" flag that lives on the *other* side's index line and sleeps on the
+//! other side's index word through [`crate::hal::wait_until`]. The non-blocking side, after
+//! publishing its index, issues one `SeqCst` fence and one relaxed load of that flag and
+//! makes the wake syscall only when the flag is set. The fence pairs with the sleeper's
+//! fence between setting the flag and re-reading the index (a Dekker handshake): either the
+//! sleeper sees the new index and does not sleep, or the publisher sees the flag and wakes
+//! it; and because the sleeper waits on the index word itself, with the value it last saw,
+//! the kernel refuses to put it to sleep once the index has moved. Proven by the loom
+//! models and by the `count-syscalls` tests.
+
+mod mpmc;
+mod msg;
+mod role;
+mod spsc;
+pub(crate) mod sync;
+
+pub use mpmc::Mpmc;
+pub use msg::{
+    HEADER_CHECK, MsgConsumer, MsgProducer, MsgRing, ReadGrant, RecvError, SendError, WriteGrant,
+};
+pub use role::RoleError;
+pub use spsc::{Consumer, Producer, Spsc};
+
+use crate::arch::Backoff;
+use core::fmt;
+use core::time::Duration;
+use sync::{AtomicU32, Instant, Ordering, fence};
+
+/// The ring's shared state is inconsistent (an index or length out of range): the peer is
+/// broken or malicious, or something else wrote over the ring.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Corrupted;
+
+impl fmt::Display for Corrupted {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ring shared state is corrupted")
+    }
+}
+
+impl core::error::Error for Corrupted {}
+
+/// Why an item was not pushed; the item is handed back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PushError<T> {
+    /// No free slot (for a timed push: none became free before the timeout).
+    Full(T),
+    /// The ring's shared state is inconsistent; see [`Corrupted`].
+    Corrupted(T),
+}
+
+impl<T> PushError<T> {
+    /// The item that was not pushed. Real-time class: wait-free.
+    pub fn into_inner(self) -> T {
+        match self {
+            PushError::Full(v) | PushError::Corrupted(v) => v,
+        }
+    }
+}
+
+impl<T> fmt::Display for PushError<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PushError::Full(_) => f.write_str("ring is full"),
+            PushError::Corrupted(_) => Corrupted.fmt(f),
+        }
+    }
+}
+
+impl<T: fmt::Debug> core::error::Error for PushError<T> {}
+
+/// Why no item was popped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PopError {
+    /// No item (for a timed pop: none arrived before the timeout).
+    Empty,
+    /// The ring's shared state is inconsistent; see [`Corrupted`].
+    Corrupted,
+}
+
+impl fmt::Display for PopError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PopError::Empty => f.write_str("ring is empty"),
+            PopError::Corrupted => Corrupted.fmt(f),
+        }
+    }
+}
+
+impl core::error::Error for PopError {}
+
+/// `Some(deadline)` for a timeout (`None` when it is absent or too large to represent).
+#[inline]
+fn deadline_after(timeout: Option<Duration>) -> Option<Instant> {
+    timeout.and_then(|t| Instant::now().checked_add(t))
+}
+
+/// What a blocking end's readiness check found.
+pub(crate) enum Ready<'a> {
+    /// The operation can proceed.
+    Yes,
+    /// Not yet: the check was decided by `word` holding `seen`; sleep until it changes.
+    No(&'a AtomicU32, u32),
+}
+
+/// How a sleeper announces itself in the `parked` word.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Announce {
+    /// A single sleeper (an SPSC end): `parked` is set to 1, then back to 0.
+    Flag,
+    /// Any number of sleepers (MPMC ends): `parked` counts them.
+    Count,
+}
+
+/// Spins, then parks behind `parked` on the word `check` names, until `check` says
+/// [`Ready::Yes`] or `deadline` passes. Returns `Ok(true)` when ready, `Ok(false)` on
+/// timeout.
+///
+/// Protocol (the sleeper's half of the handshake described in the module docs):
+/// 1. spin with a [`Backoff`] while not ready;
+/// 2. announce in `parked`, `fence(SeqCst)`, check again — the publisher's fence pairs
+///    with this one;
+/// 3. `wait(word, seen)`: the kernel re-compares `word` with what the check saw, so a
+///    publication after step 2's check makes the wait return at once;
+/// 4. withdraw the announcement and loop. A spurious or timed-out return just loops: the
+///    result is decided by `check`, never by how the wait ended, so a wait that times out
+///    just as data arrives still returns ready.
+pub(crate) fn block_until<'a>(
+    parked: &AtomicU32,
+    announce: Announce,
+    deadline: Option<Instant>,
+    parks: &mut u64,
+    mut check: impl FnMut() -> Result<Ready<'a>, Corrupted>,
+) -> Result<bool, Corrupted> {
+    // Under loom a spin is just more interleavings to explore, and Miri cannot run the
+    // spin hint's inline assembly: there, check once and park.
+    let mut backoff = if cfg!(any(loom, miri)) {
+        Backoff::with_limit(0)
+    } else {
+        Backoff::new()
+    };
+    loop {
+        if let Ready::Yes = check()? {
+            return Ok(true);
+        }
+        if !backoff.is_completed() {
+            backoff.spin();
+            continue;
+        }
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            return Ok(false);
+        }
+        match announce {
+            Announce::Flag => parked.store(1, Ordering::Relaxed),
+            Announce::Count => {
+                parked.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        fence(Ordering::SeqCst);
+        let checked = check();
+        if let Ok(Ready::No(word, seen)) = checked {
+            *parks += 1;
+            let _ = sync::wait(word, seen, deadline);
+        }
+        match announce {
+            Announce::Flag => parked.store(0, Ordering::Relaxed),
+            Announce::Count => {
+                parked.fetch_sub(1, Ordering::Relaxed);
+            }
+        }
+        if !matches!(checked, Ok(Ready::No(..))) {
+            return checked.map(|_| true);
+        }
+    }
+}
+
+/// The publisher's half of the handshake: after its index store, one fence and one load;
+/// the wake syscall only when the peer is parked. Real-time class: may wake.
+#[inline(always)]
+pub(crate) fn wake_if_parked(word: &AtomicU32, parked: &AtomicU32) {
+    fence(Ordering::SeqCst);
+    if parked.load(Ordering::Relaxed) != 0 {
+        wake_cold(word, Announce::Flag);
+    }
+}
+
+/// As [`wake_if_parked`] for words any number of sleepers may wait on: wakes them all
+/// (each re-checks; those that lose the race park again).
+#[inline(always)]
+pub(crate) fn wake_all_if_parked(word: &AtomicU32, parked: &AtomicU32) {
+    fence(Ordering::SeqCst);
+    if parked.load(Ordering::Relaxed) != 0 {
+        wake_cold(word, Announce::Count);
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn wake_cold(word: &AtomicU32, announce: Announce) {
+    match announce {
+        Announce::Flag => sync::wake_one(word),
+        Announce::Count => sync::wake_all(word),
+    }
+}

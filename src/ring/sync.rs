@@ -1,0 +1,290 @@
+//! The ring modules' view of atomics, wait/wake and slot storage.
+//!
+//! Every ring reaches atomics, the futex-style wait/wake and its slot cells through this
+//! module, never directly, so that under `--cfg loom` the *same* ring code runs on loom's
+//! model-checked atomics, a modelled futex and loom's race-checked cells:
+//!
+//! | item | normal build | `cfg(loom)` |
+//! |---|---|---|
+//! | `AtomicU32`, `Ordering`, `fence` | `shmsync_hal::atomic` | `loom::sync::atomic` |
+//! | `wait` / `wake_one` / `wake_all` | `shmsync_hal` | a futex modelled with a loom `Mutex` + `Condvar` |
+//! | [`Cell`] | word-wise relaxed atomic copies (see below) | `loom::cell::UnsafeCell`, so loom reports any unsynchronised slot access |
+//!
+//! # Why slot payloads are copied with relaxed atomic word accesses
+//! Slot contents are written by one end and read by the other. When both ends keep to the
+//! ring protocol, the index stores (Release) and loads (Acquire) order every slot access
+//! and no two accesses ever overlap. But the peer is untrusted: a corrupted or malicious
+//! index can make our side read a slot the other side is writing at that moment. With
+//! plain (non-atomic) copies that would be a data race, which is undefined behaviour in
+//! Rust's memory model, and the compiler may assume memory behind a plain read does not
+//! change. So payloads move as a sequence of **relaxed atomic loads and stores** of the
+//! word of the type's alignment, capped at 8 bytes (a `T` is at an address and of a size
+//! that are multiples of its alignment), chosen at compile time.
+//! A racing access then yields a *torn* value (some words old, some new) and never UB, and
+//! a torn value is still a valid `T` because `T: ShmSafe` promises every bit pattern is
+//! valid. On x86_64 and aarch64 a relaxed atomic load or store of an aligned word is the
+//! same single `mov` / `ldr` / `str` a plain copy uses; what is given up is only SIMD
+//! widening of large copies. The same rule is why no ring ever hands out `&T` or `&[u8]`
+//! into shared memory from a safe function.
+//!
+//! Every access to a given payload word uses the same width (the width is a function of
+//! the type alone), so there are no mixed-size atomic accesses either.
+
+#[cfg(not(loom))]
+pub(crate) use crate::hal::atomic::{AtomicU32, Ordering, fence};
+#[cfg(all(not(loom), target_has_atomic = "64"))]
+pub(crate) use core::sync::atomic::AtomicU64;
+#[cfg(loom)]
+pub(crate) use loom::sync::atomic::{AtomicU32, AtomicU64, Ordering, fence};
+
+pub(crate) use crate::hal::Wait;
+pub(crate) use crate::hal::clock::Instant;
+
+/// Blocks while `word == expected`, until `deadline` (`None`: no limit).
+#[cfg(not(loom))]
+#[inline]
+pub(crate) fn wait(word: &AtomicU32, expected: u32, deadline: Option<Instant>) -> Wait {
+    crate::hal::wait_until(word, expected, deadline)
+}
+
+/// Wakes one waiter on `word`.
+#[cfg(not(loom))]
+#[inline]
+pub(crate) fn wake_one(word: &AtomicU32) {
+    crate::hal::wake_one(word);
+}
+
+/// Wakes every waiter on `word`.
+#[cfg(not(loom))]
+#[inline]
+pub(crate) fn wake_all(word: &AtomicU32) {
+    crate::hal::wake_all(word);
+}
+
+#[cfg(loom)]
+mod model {
+    //! A futex modelled for loom: one global mutex + condvar stand in for the kernel's
+    //! hash bucket. `wait` compares and sleeps under the mutex, `wake_*` notifies under
+    //! it, which is exactly the atomicity a futex gives. Deadlines are ignored (every
+    //! wait is untimed), the strictest reading: a lost wake-up shows up as a deadlock
+    //! that loom reports, instead of being papered over by a timeout.
+    use super::{AtomicU32, Instant, Ordering, Wait};
+    use loom::sync::{Condvar, Mutex};
+
+    loom::lazy_static! {
+        static ref BUCKET: (Mutex<()>, Condvar) = (Mutex::new(()), Condvar::new());
+    }
+
+    pub(crate) fn wait(word: &AtomicU32, expected: u32, _deadline: Option<Instant>) -> Wait {
+        let (lock, cv) = &*BUCKET;
+        let guard = lock.lock().unwrap();
+        if word.load(Ordering::SeqCst) == expected {
+            drop(cv.wait(guard).unwrap());
+        }
+        Wait::Woken
+    }
+
+    pub(crate) fn wake_one(_word: &AtomicU32) {
+        // One bucket for every word: wake everyone so a wake meant for one word is never
+        // absorbed by a waiter on another (waiters re-check their condition anyway).
+        wake_all(_word);
+    }
+
+    pub(crate) fn wake_all(_word: &AtomicU32) {
+        let (lock, cv) = &*BUCKET;
+        let _guard = lock.lock().unwrap();
+        cv.notify_all();
+    }
+}
+#[cfg(loom)]
+pub(crate) use model::{wait, wake_all, wake_one};
+
+/// A slot: storage for one `T` that is only ever accessed through [`Cell::read`] and
+/// [`Cell::write`].
+#[cfg(not(loom))]
+#[repr(transparent)]
+pub(crate) struct Cell<T>(core::cell::UnsafeCell<T>);
+
+#[cfg(not(loom))]
+impl<T: Copy> Cell<T> {
+    /// Copies the cell's contents out, word by word (relaxed atomic loads).
+    ///
+    /// # Safety
+    /// Every bit pattern must be a valid `T` (true for `T: ShmSafe`): a racing writer can
+    /// leave a torn value.
+    #[inline(always)]
+    pub(crate) unsafe fn read(&self) -> T {
+        let mut out = core::mem::MaybeUninit::<T>::uninit();
+        // SAFETY: `self.0.get()` is valid for `size_of::<T>()` bytes and aligned to
+        // `align_of::<T>()`, which divides the size; `out` is a private, writable buffer of
+        // the same size; the caller guarantees any bits are a valid T.
+        unsafe {
+            words::load(
+                self.0.get().cast::<u8>(),
+                out.as_mut_ptr().cast::<u8>(),
+                size_of::<T>(),
+                align_of::<T>(),
+            );
+            out.assume_init()
+        }
+    }
+
+    /// Copies `value` in, word by word (relaxed atomic stores).
+    ///
+    /// # Safety
+    /// None beyond the ring protocol: racing accesses are atomic, so they cannot be UB.
+    /// Kept `unsafe` for symmetry with the loom cell, whose accesses must be checked.
+    #[inline(always)]
+    pub(crate) unsafe fn write(&self, value: T) {
+        // SAFETY: both pointers are valid for `size_of::<T>()` bytes, the cell is aligned to
+        // `align_of::<T>()`, which divides the size; `value` is a local.
+        unsafe {
+            words::store(
+                self.0.get().cast::<u8>(),
+                (&raw const value).cast::<u8>(),
+                size_of::<T>(),
+                align_of::<T>(),
+            );
+        }
+    }
+}
+
+/// A slot checked by loom: any access not ordered by the ring protocol is reported.
+#[cfg(loom)]
+pub(crate) struct Cell<T>(loom::cell::UnsafeCell<T>);
+
+#[cfg(loom)]
+impl<T: Copy> Cell<T> {
+    pub(crate) unsafe fn zeroed() -> Self {
+        // SAFETY: as in the normal build.
+        Self(loom::cell::UnsafeCell::new(unsafe { core::mem::zeroed() }))
+    }
+
+    pub(crate) unsafe fn read(&self) -> T {
+        // SAFETY: loom checks that no write to this cell races with this read.
+        self.0.with(|p| unsafe { *p })
+    }
+
+    pub(crate) unsafe fn write(&self, value: T) {
+        // SAFETY: loom checks that no other access races with this write.
+        self.0.with_mut(|p| unsafe { *p = value })
+    }
+}
+
+// SAFETY: every access to the contents is atomic (word-wise) or, under loom, checked; and
+// `T: ShmSafe` is plain data with nothing process- or thread-local in it (rule 4 of the
+// trait), so handing copies of it to another thread is as sound as handing them to
+// another process.
+unsafe impl<T: Copy + crate::ShmSafe> Sync for Cell<T> {}
+
+/// Word-wise copies between shared memory and private memory with relaxed atomics.
+#[cfg_attr(loom, allow(dead_code))]
+pub(crate) mod words {
+    use core::sync::atomic::{AtomicU8, AtomicU16, AtomicU32, Ordering::Relaxed};
+
+    /// The word width for a payload whose address and length are multiples of `align`:
+    /// `align` itself, capped at 8 bytes (4 where the target has no 64-bit atomics).
+    /// `align` is a type's alignment, a constant, so the width (and the `match` on it in
+    /// the copy loops) is decided at compile time, and every access to a given payload
+    /// uses the same width.
+    #[inline(always)]
+    const fn width(align: usize) -> usize {
+        let max = if cfg!(target_has_atomic = "64") { 8 } else { 4 };
+        if align < max { align } else { max }
+    }
+
+    /// Copies `len` bytes from shared `src` to private `dst` with relaxed atomic loads.
+    ///
+    /// # Safety
+    /// `src` is valid for reads and `dst` for writes of `len` bytes; they do not overlap;
+    /// `dst` is not accessed concurrently; `src` and `len` are multiples of `align` (a
+    /// power of two).
+    #[inline(always)]
+    pub(crate) unsafe fn load(src: *const u8, dst: *mut u8, len: usize, align: usize) {
+        let w = width(align);
+        let mut i = 0;
+        // SAFETY: (all arms) `src + i` is aligned to `w` (both `src` and every multiple of
+        // `w` are) and in bounds; `dst` may be unaligned, hence `write_unaligned`.
+        unsafe {
+            match w {
+                #[cfg(target_has_atomic = "64")]
+                8 => {
+                    while i < len {
+                        let v = core::sync::atomic::AtomicU64::from_ptr(src.add(i) as *mut u64)
+                            .load(Relaxed);
+                        dst.add(i).cast::<u64>().write_unaligned(v);
+                        i += 8;
+                    }
+                }
+                4 => {
+                    while i < len {
+                        let v = AtomicU32::from_ptr(src.add(i) as *mut u32).load(Relaxed);
+                        dst.add(i).cast::<u32>().write_unaligned(v);
+                        i += 4;
+                    }
+                }
+                2 => {
+                    while i < len {
+                        let v = AtomicU16::from_ptr(src.add(i) as *mut u16).load(Relaxed);
+                        dst.add(i).cast::<u16>().write_unaligned(v);
+                        i += 2;
+                    }
+                }
+                _ => {
+                    while i < len {
+                        let v = AtomicU8::from_ptr(src.add(i) as *mut u8).load(Relaxed);
+                        dst.add(i).write(v);
+                        i += 1;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Copies `len` bytes from private `src` to shared `dst` with relaxed atomic stores.
+    ///
+    /// # Safety
+    /// `src` is valid for reads and `dst` for writes of `len` bytes; they do not overlap;
+    /// `dst` and `len` are multiples of `align` (a power of two).
+    #[inline(always)]
+    pub(crate) unsafe fn store(dst: *mut u8, src: *const u8, len: usize, align: usize) {
+        let w = width(align);
+        let mut i = 0;
+        // SAFETY: (all arms) `dst + i` is aligned to `w` and in bounds; `src` may be
+        // unaligned, hence `read_unaligned`.
+        unsafe {
+            match w {
+                #[cfg(target_has_atomic = "64")]
+                8 => {
+                    while i < len {
+                        let v = src.add(i).cast::<u64>().read_unaligned();
+                        core::sync::atomic::AtomicU64::from_ptr(dst.add(i) as *mut u64)
+                            .store(v, Relaxed);
+                        i += 8;
+                    }
+                }
+                4 => {
+                    while i < len {
+                        let v = src.add(i).cast::<u32>().read_unaligned();
+                        AtomicU32::from_ptr(dst.add(i) as *mut u32).store(v, Relaxed);
+                        i += 4;
+                    }
+                }
+                2 => {
+                    while i < len {
+                        let v = src.add(i).cast::<u16>().read_unaligned();
+                        AtomicU16::from_ptr(dst.add(i) as *mut u16).store(v, Relaxed);
+                        i += 2;
+                    }
+                }
+                _ => {
+                    while i < len {
+                        let v = src.add(i).read();
+                        AtomicU8::from_ptr(dst.add(i)).store(v, Relaxed);
+                        i += 1;
+                    }
+                }
+            }
+        }
+    }
+}

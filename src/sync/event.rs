@@ -1,0 +1,216 @@
+//! Events: [`AutoResetEvent`] and [`ManualResetEvent`], "data ready" flags a process can
+//! sleep on.
+//!
+//! Both are a `state` word (0 = not set, anything else = set) that sleepers wait on while
+//! it is 0, and a `waiters` count; [`set`](AutoResetEvent::set) makes a wake syscall only
+//! when the event was not set and `waiters` is non-zero (sequentially consistent on both
+//! sides, so either the setter sees the waiter or the waiter sees the set).
+//!
+//! * **Auto-reset**: a successful wait consumes the set (exactly one waiter returns per
+//!   set); `set` on an already-set event changes nothing (sets coalesce, unlike a
+//!   [`Semaphore`](super::Semaphore)), and wakes at most one sleeper.
+//! * **Manual-reset**: stays set, releasing every waiter, until [`reset`](ManualResetEvent::reset);
+//!   `set` wakes all sleepers.
+//!
+//! ```
+//! use shmsync::sync::AutoResetEvent;
+//! static READY: AutoResetEvent = AutoResetEvent::new();
+//! READY.set();
+//! assert!(READY.wait_timeout(core::time::Duration::from_millis(10)));
+//! assert!(!READY.try_wait(), "the wait consumed the set");
+//! ```
+
+use super::shim::{self, AtomicU32, Instant, Ordering, Wait, maybe_const_fn};
+use crate::ShmSafe;
+use core::fmt;
+use core::time::Duration;
+
+/// `state`: not set (also the all-zero state).
+const UNSET: u32 = 0;
+/// `state`: set. Any other non-zero value (a corrupt peer) also reads as set.
+const SET: u32 = 1;
+
+/// The shared part of both events.
+#[repr(C)]
+struct Core {
+    /// [`UNSET`] or set; sleepers wait on it while it is [`UNSET`].
+    state: AtomicU32,
+    /// Threads that may be asleep on `state`.
+    waiters: AtomicU32,
+}
+
+impl Core {
+    maybe_const_fn! {
+        fn new(set: bool) -> Self {
+            Self {
+                state: AtomicU32::new(if set { SET } else { UNSET }),
+                waiters: AtomicU32::new(0),
+            }
+        }
+    }
+
+    /// One attempt: true when set (and, for `consume`, this call reset it).
+    #[inline]
+    fn try_take(&self, consume: bool, order: Ordering) -> bool {
+        let v = self.state.load(order);
+        if v == UNSET {
+            return false;
+        }
+        !consume
+            || self
+                .state
+                .compare_exchange(v, UNSET, Ordering::Acquire, Ordering::Relaxed)
+                .is_ok()
+    }
+
+    fn wait_until(&self, consume: bool, deadline: Option<Instant>) -> bool {
+        if self.try_take(consume, Ordering::Acquire) {
+            return true;
+        }
+        self.waiters.fetch_add(1, Ordering::SeqCst);
+        shim::dekker_fence();
+        let got = loop {
+            // SeqCst: pairs with `set`'s SeqCst swap and waiters load.
+            if self.try_take(consume, Ordering::SeqCst) {
+                break true;
+            }
+            if self.state.load(Ordering::Relaxed) != UNSET {
+                // Set, but another waiter consumed it first or is about to: look again.
+                continue;
+            }
+            if shim::wait_until(&self.state, UNSET, deadline) == Wait::TimedOut
+                && shim::reached(deadline)
+            {
+                break self.try_take(consume, Ordering::Acquire);
+            }
+        };
+        self.waiters.fetch_sub(1, Ordering::Relaxed);
+        got
+    }
+
+    #[inline]
+    fn set(&self, all: bool) {
+        // Only an UNSET → set transition can have sleepers to wake: a sleeper sleeps only
+        // while the word is UNSET, and whoever set it before woke it.
+        if self.state.swap(SET, Ordering::SeqCst) == UNSET && {
+            shim::dekker_fence();
+            self.waiters.load(Ordering::SeqCst) != 0
+        } {
+            if all {
+                shim::wake_all(&self.state);
+            } else {
+                shim::wake_one(&self.state);
+            }
+        }
+    }
+}
+
+macro_rules! event {
+    ($name:ident, $tag:literal, $consume:expr, $wake_all:expr, $doc:literal) => {
+        #[doc = $doc]
+        ///
+        /// Layout (`#[repr(C)]`): `state` at 0, `waiters` at 4; 8 bytes, align 4; all-zero =
+        /// not set, no waiters.
+        #[repr(C)]
+        pub struct $name {
+            core: Core,
+        }
+
+        #[cfg(not(all(loom, test)))]
+        crate::assert_layout!($name, size = 8, align = 4, offsets = { core: 0 });
+
+        // SAFETY: `#[repr(C)]` of two `AtomicU32`; all-zero = not set; any bit pattern is
+        // a valid (perhaps wrong) state.
+        #[cfg(not(all(loom, test)))]
+        unsafe impl ShmSafe for $name {
+            const TAG: u64 = crate::tag($tag);
+        }
+
+        impl $name {
+            maybe_const_fn! {
+                /// A not-set event. Real-time class: wait-free.
+                pub fn new() -> Self {
+                    Self { core: Core::new(false) }
+                }
+            }
+
+            maybe_const_fn! {
+                /// An event that starts set. Real-time class: wait-free.
+                pub fn new_set() -> Self {
+                    Self { core: Core::new(true) }
+                }
+            }
+
+            /// Sets the event. Real-time class: **may wake** — one swap and, when it was
+            /// not set, one atomic load; a wake syscall only when someone may be asleep.
+            #[inline]
+            pub fn set(&self) {
+                self.core.set($wake_all);
+            }
+
+            /// Clears the event. Real-time class: wait-free.
+            #[inline]
+            pub fn reset(&self) {
+                self.core.state.store(UNSET, Ordering::Relaxed);
+            }
+
+            /// True if set now (consuming the set for an auto-reset event).
+            /// Real-time class: wait-free (lock-free for auto-reset: one compare-exchange).
+            #[inline]
+            pub fn try_wait(&self) -> bool {
+                self.core.try_take($consume, Ordering::Acquire)
+            }
+
+            /// Sleeps until the event is set. Real-time class: **may block**.
+            pub fn wait(&self) {
+                while !self.core.wait_until($consume, None) {}
+            }
+
+            /// Sleeps until the event is set, at most `timeout`; false on timeout.
+            /// Real-time class: **may block** (at most `timeout`).
+            pub fn wait_timeout(&self, timeout: Duration) -> bool {
+                self.core.wait_until($consume, shim::deadline_after(timeout))
+            }
+
+            /// Sleeps until the event is set or `deadline` (hal monotonic clock, `None`:
+            /// no limit) passes; false on timeout. Real-time class: **may block**.
+            pub fn wait_until(&self, deadline: Option<Instant>) -> bool {
+                self.core.wait_until($consume, deadline)
+            }
+
+            /// True if set (a snapshot; consumes nothing). Real-time class: wait-free.
+            pub fn is_set(&self) -> bool {
+                self.core.state.load(Ordering::Relaxed) != UNSET
+            }
+        }
+
+        impl Default for $name {
+            fn default() -> Self {
+                Self::new()
+            }
+        }
+
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.debug_struct(stringify!($name))
+                    .field("set", &self.is_set())
+                    .finish_non_exhaustive()
+            }
+        }
+    };
+}
+
+event!(
+    AutoResetEvent,
+    b"shmsync::AutoResetEvent/1",
+    true,
+    false,
+    "An auto-reset event in shared memory: each set releases one waiter, which resets it."
+);
+event!(
+    ManualResetEvent,
+    b"shmsync::ManualResetEvent/1",
+    false,
+    true,
+    "A manual-reset event in shared memory: once set, releases every waiter until reset."
+);

@@ -1,0 +1,492 @@
+//! [`Mutex<T>`]: a futex-style lock on one 32-bit word, with owner-death recovery.
+//!
+//! ```
+//! use shmsync::sync::Mutex;
+//! static COUNTER: Mutex<u64> = Mutex::new(0);
+//! *COUNTER.lock().unwrap() += 1;
+//! // The holder died? `lock` says so and still hands over the lock:
+//! match COUNTER.lock() {
+//!     Ok(mut guard) => *guard += 1,
+//!     Err(dead) => {
+//!         let mut guard = dead.into_inner();
+//!         *guard = 0; // repair whatever the dead holder left half-done…
+//!         guard.mark_consistent(); // …and say so; otherwise the next locker is told too
+//!     }
+//! }
+//! assert_eq!(*COUNTER.lock().unwrap(), 2);
+//! ```
+//!
+//! # The state word
+//! `state` holds the holder's process id in bits 0–30 (0 = unlocked) and [`PARKED`] in bit
+//! 31. Putting the pid *in* the word (as Linux robust futexes put the thread id) means a
+//! lock is never held by nobody-knows-whom: the compare-exchange that takes the lock also
+//! names the process that took it. Beside it, `token` holds the holder's start-time token
+//! (written just after the compare-exchange, cleared just before release; 0 in between is
+//! read as "token not published yet" and the holder is then judged by its pid alone).
+//!
+//! # Cost
+//! Uncontended `lock` + `unlock`: one compare-exchange, one store of the token, one load of
+//! the consistency flag, one store and one swap, all on one cache line; no syscall. Unlock
+//! makes the wake syscall only when [`PARKED`] was set. A contended `lock` spins
+//! ([`Backoff`], ≈ 127 `cpu_relax` calls at most) while nobody is parked, then parks.
+//!
+//! # Owner death
+//! A locker parked on a held lock wakes every [`OWNER_CHECK_PERIOD`] (10 ms) while the lock
+//! stays held and asks whether the holder's process is alive (see the [module
+//! docs](super#owner-death-how-liveness-is-decided)). If it is gone, the locker takes the
+//! lock over with a compare-exchange on the exact word it saw (so exactly one locker wins),
+//! marks the data *inconsistent* and gets [`OwnerDead`] carrying the guard. Until a holder
+//! calls [`MutexGuard::mark_consistent`], every later locker also gets [`OwnerDead`]: the
+//! lock is always usable, and nobody silently reads half-updated data.
+//!
+//! Detection takes at most one period plus one liveness check after the death, for a locker
+//! already blocked in [`Mutex::lock`]; [`Mutex::lock_timeout`] checks on every wake-up
+//! that found the lock still held, including at its deadline; [`Mutex::try_lock`] never
+//! checks (it makes no syscall).
+//!
+//! Limits, plainly: a thread that dies while its process lives (killed by
+//! `pthread_cancel`, or a guard leaked with `mem::forget`) is not detected; a lock held by a
+//! process with no known pid (no OS) is never declared dead; recursion deadlocks, as with
+//! `std::sync::Mutex`.
+
+use super::OwnerDead;
+use super::owner::{self, Me, PID_MASK};
+use super::shim::{self, AtomicU32, Instant, Ordering, Wait, maybe_const_fn};
+use crate::ShmSafe;
+use core::cell::UnsafeCell;
+use core::fmt;
+use core::marker::PhantomData;
+use core::ops::{Deref, DerefMut};
+use core::time::Duration;
+use shmsync_arch::Backoff;
+
+/// `state`: nobody holds the lock and nobody is parked.
+const UNLOCKED: u32 = 0;
+/// `state` bit: a locker may be parked in the kernel, so the releaser must wake one.
+pub(crate) const PARKED: u32 = 1 << 31;
+
+/// `dead_owner`: the data is consistent (also the all-zero state).
+const CONSISTENT: u32 = 0;
+/// `dead_owner`: a holder died holding the lock and nobody has marked the data consistent
+/// since. Any non-zero value (e.g. written by a corrupt peer) reads as inconsistent.
+const INCONSISTENT: u32 = 1;
+
+/// How long a locker parked on a held lock sleeps before checking that the holder's
+/// process is still alive: 10 ms. That bounds owner-death detection for a blocked
+/// [`Mutex::lock`] at about 10 ms plus one liveness check (a few µs to tens of µs: an
+/// open/read/close of `/proc/<pid>/stat` on Linux, `proc_pidinfo` on macOS), and costs a
+/// blocked locker at most 100 wake-ups and liveness checks per second, only while the lock
+/// stays held. Real-time threads never park, so they never pay it.
+pub const OWNER_CHECK_PERIOD: Duration = Duration::from_millis(10);
+
+/// A mutual-exclusion lock protecting a `T`, placed in memory shared between processes.
+///
+/// Layout (`#[repr(C)]`, pinned by `assert_layout!`): `state` at 0, `token` at 4,
+/// `dead_owner` at 8, 4 reserved bytes, the data at 16 (for `align_of::<T>() <= 16`).
+/// All-zero bytes are an unlocked mutex around an all-zero `T`.
+///
+/// Real-time class of each operation is on the operation.
+#[repr(C)]
+pub struct Mutex<T> {
+    /// Holder pid (bits 0–30, 0 = unlocked) | [`PARKED`].
+    state: AtomicU32,
+    /// The holder's start-time token, 0 while not yet published or unlocked.
+    token: AtomicU32,
+    /// [`CONSISTENT`] or [`INCONSISTENT`].
+    dead_owner: AtomicU32,
+    /// Zero; keeps the data at offset 16 on every target.
+    _reserved: u32,
+    data: UnsafeCell<T>,
+}
+
+// SAFETY: the data is only reached through a guard, which exists for at most one holder
+// at a time (mutual exclusion by `state`), so sharing `&Mutex<T>` between threads needs
+// `T: Send` exactly as for `std::sync::Mutex`; `ShmSafe` brings `Sync` for the
+// cross-process case.
+unsafe impl<T: ShmSafe + Send> Sync for Mutex<T> {}
+
+// SAFETY: `#[repr(C)]` of three `AtomicU32`, a `u32` and `T: ShmSafe`; all-zero is an
+// unlocked, consistent mutex around an all-zero `T`; any bit pattern of the words is a
+// valid (perhaps wrong) state: unknown pids are judged by liveness, unknown flags read as
+// inconsistent; the data is accessed only under the lock.
+#[cfg(not(all(loom, test)))]
+unsafe impl<T: ShmSafe + Send> ShmSafe for Mutex<T> {
+    const TAG: u64 = crate::tag_with(crate::tag(b"shmsync::Mutex/1"), T::TAG);
+}
+
+#[cfg(not(all(loom, test)))]
+crate::assert_layout!(Mutex<u32>, size = 20, align = 4,
+    offsets = { state: 0, token: 4, dead_owner: 8, _reserved: 12, data: 16 });
+#[cfg(not(all(loom, test)))]
+crate::assert_layout!(Mutex<u64>, size = 24, align = 8,
+    offsets = { state: 0, token: 4, dead_owner: 8, _reserved: 12, data: 16 });
+
+/// Why [`Mutex::try_lock`] or [`Mutex::lock_timeout`] returned no plain guard.
+pub enum TryLockError<G> {
+    /// The lock is held (`try_lock`), or was still held at the deadline (`lock_timeout`).
+    WouldBlock,
+    /// The lock was acquired, but a previous holder died holding it: repair the data.
+    OwnerDead(OwnerDead<G>),
+}
+
+impl<G> fmt::Debug for TryLockError<G> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TryLockError::WouldBlock => f.write_str("WouldBlock"),
+            TryLockError::OwnerDead(_) => f.write_str("OwnerDead(..)"),
+        }
+    }
+}
+
+impl<G> fmt::Display for TryLockError<G> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TryLockError::WouldBlock => f.write_str("the lock is held by someone else"),
+            TryLockError::OwnerDead(_) => f.write_str("a previous holder of the lock died"),
+        }
+    }
+}
+
+/// The result of taking a lock that a dead process may have left half-updated: `Ok` with
+/// the guard, or `Err(OwnerDead)` still carrying the guard.
+pub type LockResult<G> = Result<G, OwnerDead<G>>;
+
+impl<T: ShmSafe> Mutex<T> {
+    maybe_const_fn! {
+        /// An unlocked mutex around `value`. Real-time class: wait-free.
+        pub fn new(value: T) -> Self {
+            Self {
+                state: AtomicU32::new(UNLOCKED),
+                token: AtomicU32::new(0),
+                dead_owner: AtomicU32::new(CONSISTENT),
+                _reserved: 0,
+                data: UnsafeCell::new(value),
+            }
+        }
+    }
+
+    /// Takes the lock if it is free right now.
+    ///
+    /// Real-time class: **wait-free** — one compare-exchange, no syscall, no liveness check
+    /// (a lock held by a dead process stays `WouldBlock` here; [`lock`](Self::lock) and
+    /// [`lock_timeout`](Self::lock_timeout) detect that).
+    #[inline]
+    pub fn try_lock(&self) -> Result<MutexGuard<'_, T>, TryLockError<MutexGuard<'_, T>>> {
+        let me = owner::me();
+        if self
+            .state
+            .compare_exchange(UNLOCKED, me.pid, Ordering::Acquire, Ordering::Relaxed)
+            .is_ok()
+        {
+            self.acquired(me, false).map_err(TryLockError::OwnerDead)
+        } else {
+            Err(TryLockError::WouldBlock)
+        }
+    }
+
+    /// Takes the lock, waiting as long as it takes; `Err(OwnerDead)` (with the guard) when a
+    /// previous holder died holding it.
+    ///
+    /// Real-time class: **may block**. Uncontended: one compare-exchange, no syscall.
+    #[inline]
+    pub fn lock(&self) -> LockResult<MutexGuard<'_, T>> {
+        let me = owner::me();
+        if self
+            .state
+            .compare_exchange(UNLOCKED, me.pid, Ordering::Acquire, Ordering::Relaxed)
+            .is_ok()
+        {
+            return self.acquired(me, false);
+        }
+        loop {
+            // Without a deadline `lock_contended` only returns once it holds the lock.
+            if let Some(took_over) = self.lock_contended(me, None) {
+                return self.acquired(me, took_over);
+            }
+        }
+    }
+
+    /// Takes the lock, waiting at most `timeout` (any positive timeout, even 1 ns, is a
+    /// real, bounded wait; `Duration::ZERO` only tries). `Err(WouldBlock)` when the lock was
+    /// still held at the deadline.
+    ///
+    /// Real-time class: **may block** (at most `timeout` plus one liveness check).
+    #[inline]
+    pub fn lock_timeout(
+        &self,
+        timeout: Duration,
+    ) -> Result<MutexGuard<'_, T>, TryLockError<MutexGuard<'_, T>>> {
+        self.lock_until(shim::deadline_after(timeout))
+    }
+
+    /// Like [`lock_timeout`](Self::lock_timeout) with an absolute deadline on the hal's
+    /// monotonic clock (`None`: no limit).
+    ///
+    /// Real-time class: **may block**.
+    pub fn lock_until(
+        &self,
+        deadline: Option<Instant>,
+    ) -> Result<MutexGuard<'_, T>, TryLockError<MutexGuard<'_, T>>> {
+        let me = owner::me();
+        if self
+            .state
+            .compare_exchange(UNLOCKED, me.pid, Ordering::Acquire, Ordering::Relaxed)
+            .is_ok()
+        {
+            return self.acquired(me, false).map_err(TryLockError::OwnerDead);
+        }
+        match self.lock_contended(me, deadline) {
+            Some(took_over) => self
+                .acquired(me, took_over)
+                .map_err(TryLockError::OwnerDead),
+            None => Err(TryLockError::WouldBlock),
+        }
+    }
+
+    /// True while someone holds the lock (a snapshot). Real-time class: wait-free.
+    pub fn is_locked(&self) -> bool {
+        self.state.load(Ordering::Relaxed) & PID_MASK != UNLOCKED
+    }
+
+    /// Mutable access without locking: `&mut self` proves nobody else can reach it
+    /// *in this process*. Use it only while no other process has the memory mapped.
+    /// Real-time class: wait-free.
+    pub fn get_mut(&mut self) -> &mut T {
+        self.data.get_mut()
+    }
+
+    /// Publishes ownership and reports a dead predecessor. Runs with the lock held.
+    #[inline]
+    fn acquired(&self, me: Me, took_over: bool) -> LockResult<MutexGuard<'_, T>> {
+        // Relaxed is enough: the token is only a hint for liveness checks, read after the
+        // word that names the pid; the release of `state` orders it for the next holder.
+        self.token.store(me.token, Ordering::Relaxed);
+        if took_over {
+            self.dead_owner.store(INCONSISTENT, Ordering::Relaxed);
+        }
+        let guard = MutexGuard {
+            mutex: self,
+            _not_send: PhantomData,
+        };
+        // Written only under the lock; the Acquire that took the lock ordered it.
+        if self.dead_owner.load(Ordering::Relaxed) == CONSISTENT {
+            Ok(guard)
+        } else {
+            Err(OwnerDead::new(guard))
+        }
+    }
+
+    /// The slow path: spin a little, then park until the lock is ours. Returns
+    /// `Some(took_over_from_dead_owner)` once the lock is held, `None` at the deadline.
+    #[cold]
+    fn lock_contended(&self, me: Me, deadline: Option<Instant>) -> Option<bool> {
+        // Phase 1: spin while the holder is (probably) running and nobody is parked yet;
+        // most critical sections are shorter than one park/unpark round trip.
+        if self.spin_phase(me, 0) {
+            return Some(false);
+        }
+        // Phase 2: park on the word with PARKED set.
+        loop {
+            let v = self.state.load(Ordering::Relaxed);
+            if v & PID_MASK == UNLOCKED {
+                // Taken after parking: others may be parked too and we cannot know, so we
+                // keep PARKED (our unlock then makes one wake call, perhaps needless).
+                if self
+                    .state
+                    .compare_exchange(v, me.pid | PARKED, Ordering::Acquire, Ordering::Relaxed)
+                    .is_ok()
+                {
+                    return Some(false);
+                }
+                continue;
+            }
+            // Announce a parked locker, skipping the write if the bit is already set.
+            if v & PARKED == 0
+                && self
+                    .state
+                    .compare_exchange(v, v | PARKED, Ordering::Relaxed, Ordering::Relaxed)
+                    .is_err()
+            {
+                continue;
+            }
+            let parked = v | PARKED;
+            match shim::wait_until(&self.state, parked, park_deadline(deadline)) {
+                // Released (or spurious): spin again first (the lock is often re-taken
+                // by a thread that never parked and released soon after), then retry.
+                // Having parked, we take the lock with PARKED kept set: others may still
+                // be parked, and the wake that woke us was their only one.
+                Wait::Woken => {
+                    if self.spin_phase(me, PARKED) {
+                        return Some(false);
+                    }
+                }
+                // A whole check period (or our deadline) with the lock held.
+                Wait::TimedOut => {
+                    let holder = parked & PID_MASK;
+                    let token = self.token.load(Ordering::Relaxed);
+                    // Take over from a dead holder: the compare-exchange on the exact word we
+                    // judged makes exactly one of the parked lockers the new holder.
+                    if owner::is_dead(holder, token, me)
+                        && self
+                            .state
+                            .compare_exchange(
+                                parked,
+                                me.pid | PARKED,
+                                Ordering::Acquire,
+                                Ordering::Relaxed,
+                            )
+                            .is_ok()
+                    {
+                        return Some(true);
+                    }
+                    if shim::reached(deadline) {
+                        // Last look: a release exactly at the deadline still counts.
+                        let v = self.state.load(Ordering::Relaxed);
+                        if v & PID_MASK == UNLOCKED
+                            && self
+                                .state
+                                .compare_exchange(
+                                    v,
+                                    me.pid | PARKED,
+                                    Ordering::Acquire,
+                                    Ordering::Relaxed,
+                                )
+                                .is_ok()
+                        {
+                            return Some(false);
+                        }
+                        return None;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Spins (bounded by [`Backoff`]) while the lock is held and nobody is parked; takes it
+    /// if it comes free, OR-ing `extra` (0 or [`PARKED`]) into the new word. True when
+    /// taken.
+    #[inline]
+    fn spin_phase(&self, me: Me, extra: u32) -> bool {
+        let mut backoff = Backoff::new();
+        loop {
+            let v = self.state.load(Ordering::Relaxed);
+            if v & PID_MASK == UNLOCKED {
+                // Keep a PARKED bit another locker set: it still needs our unlock's wake.
+                let new = me.pid | (v & PARKED) | extra;
+                if self
+                    .state
+                    .compare_exchange(v, new, Ordering::Acquire, Ordering::Relaxed)
+                    .is_ok()
+                {
+                    return true;
+                }
+                continue;
+            }
+            if v & PARKED != 0 || backoff.is_completed() {
+                return false;
+            }
+            shim::spin(&mut backoff);
+        }
+    }
+
+    /// Releases the lock. Caller: the holder, exactly once.
+    #[inline]
+    fn unlock(&self) {
+        self.token.store(0, Ordering::Relaxed);
+        // Release publishes the data; the swap tells us whether anyone parked.
+        if self.state.swap(UNLOCKED, Ordering::Release) & PARKED != 0 {
+            shim::wake_one(&self.state);
+        }
+    }
+}
+
+/// When a parked locker wakes up on its own: at its deadline or after one owner check
+/// period, whichever is first.
+#[cfg(not(all(loom, test)))]
+#[inline]
+fn park_deadline(deadline: Option<Instant>) -> Option<Instant> {
+    match Instant::now().checked_add(OWNER_CHECK_PERIOD) {
+        Some(check) => Some(deadline.map_or(check, |d| d.min(check))),
+        None => deadline,
+    }
+}
+
+/// Under loom there is one process, so no owner checks: park until the deadline only.
+#[cfg(all(loom, test))]
+fn park_deadline(deadline: Option<Instant>) -> Option<Instant> {
+    deadline
+}
+
+impl<T: ShmSafe + Default> Default for Mutex<T> {
+    fn default() -> Self {
+        Self::new(T::default())
+    }
+}
+
+impl<T: ShmSafe> fmt::Debug for Mutex<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let v = self.state.load(Ordering::Relaxed);
+        f.debug_struct("Mutex")
+            .field("holder_pid", &(v & PID_MASK))
+            .field("parked", &(v & PARKED != 0))
+            .field(
+                "consistent",
+                &(self.dead_owner.load(Ordering::Relaxed) == CONSISTENT),
+            )
+            .finish_non_exhaustive()
+    }
+}
+
+/// Proof of holding a [`Mutex`]; releases it when dropped. Gives `&T` / `&mut T`.
+///
+/// Not `Send`, like `std::sync::MutexGuard`.
+#[must_use = "dropping the guard releases the lock at once"]
+pub struct MutexGuard<'a, T: ShmSafe> {
+    mutex: &'a Mutex<T>,
+    _not_send: PhantomData<*const ()>,
+}
+
+// SAFETY: a shared guard only gives `&T`, so it may be shared when `T: Sync`.
+unsafe impl<T: ShmSafe + Sync> Sync for MutexGuard<'_, T> {}
+
+impl<'a, T: ShmSafe> MutexGuard<'a, T> {
+    /// Declares the protected data repaired after [`OwnerDead`]: later lockers get plain
+    /// `Ok` again. Harmless on a consistent lock. Real-time class: wait-free.
+    pub fn mark_consistent(&mut self) {
+        self.mutex.dead_owner.store(CONSISTENT, Ordering::Relaxed);
+    }
+
+    /// The mutex this guard holds (used by [`Condvar`](super::Condvar)).
+    pub(crate) fn mutex(&self) -> &'a Mutex<T> {
+        self.mutex
+    }
+}
+
+impl<T: ShmSafe> Deref for MutexGuard<'_, T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        // SAFETY: the guard proves we hold the lock, so no other reference to the data is
+        // live; the data lives as long as the mutex, which outlives the guard.
+        unsafe { &*self.mutex.data.get() }
+    }
+}
+
+impl<T: ShmSafe> DerefMut for MutexGuard<'_, T> {
+    fn deref_mut(&mut self) -> &mut T {
+        // SAFETY: as in `deref`, and `&mut self` makes this the only access via the guard.
+        unsafe { &mut *self.mutex.data.get() }
+    }
+}
+
+impl<T: ShmSafe> Drop for MutexGuard<'_, T> {
+    #[inline]
+    fn drop(&mut self) {
+        self.mutex.unlock();
+    }
+}
+
+impl<T: ShmSafe + fmt::Debug> fmt::Debug for MutexGuard<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&**self, f)
+    }
+}
