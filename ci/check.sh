@@ -67,6 +67,8 @@ fmt_secs() { printf '%dm%02ds' $(($1 / 60)) $(($1 % 60)); }
 
 # ---------------------------------------------------------------- set-up (idempotent)
 
+host_triple() { rustc -vV | sed -n 's/^host: //p'; }
+
 as_root() {
   if [[ $(id -u) -eq 0 ]]; then "$@"; elif command -v sudo >/dev/null; then sudo -n "$@"; else
     echo "need root for: $*" >&2
@@ -111,9 +113,7 @@ setup() {
     for t in "${apple_targets[@]}"; do grep -qx "$t" <<<"$have" || missing+=("$t"); done
     if ((${#missing[@]})); then rustup +nightly target add "${missing[@]}"; fi
     # Build Miri's sysroots up front, so the lanes time tests rather than sysroots.
-    local host
-    host=$(rustc -vV | sed -n 's/^host: //p')
-    for t in "$host" "${apple_targets[@]}"; do
+    for t in "$(host_triple)" "${apple_targets[@]}"; do
       cargo +nightly miri setup --target "$t"
     done
   fi
@@ -150,7 +150,6 @@ setup() {
 
 # ---------------------------------------------------------------- helpers for lanes
 
-host_triple() { rustc -vV | sed -n 's/^host: //p'; }
 metadata() { cargo metadata --no-deps --format-version 1; }
 # Every command a lane runs is echoed to its log first.
 x() {
@@ -158,9 +157,9 @@ x() {
   "$@"
 }
 
-# Feature sets the Apple lanes build: the default, app-store-safe, and each extra
-# Apple-only backend switch a workspace crate declares (today: force-mach, which forces the
-# Mach backend on every macOS). Picked up from cargo metadata, so new ones need no edit.
+# Feature sets the Apple lanes build: the default, app-store-safe, and each known extra
+# Apple backend switch that some workspace crate declares (force-mach: the Mach backend on
+# every macOS). The switch is only built once a crate has it (cargo metadata).
 apple_feature_sets() {
   echo default
   echo app-store-safe
@@ -488,4 +487,5 @@ main() {
   ((failed == 0))
 }
 
-main "$@"
+# `exit` on the same line: bash never reads past it, even if this file changed meanwhile.
+main "$@"; exit
