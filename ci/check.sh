@@ -36,7 +36,7 @@ no_std_crates=(-p shmsync-arch -p shmsync-hal -p shmsync)
 
 # Lanes in run order, with what each proves (shown by --list and in the README).
 lanes=(fmt clippy clippy-cross test asm apple-link no-std miri-host miri-apple-arm64
-  miri-apple-x86_64 qemu-aarch64 loom pingpong)
+  miri-apple-x86_64 qemu-aarch64 loom pingpong rtsan)
 declare -A about=(
   [fmt]="rustfmt --check (workspace and ci/ crates); the workflow lists the same lanes"
   [clippy]="clippy -D warnings, host, all targets, default and all features"
@@ -51,6 +51,7 @@ declare -A about=(
   [qemu-aarch64]="tests built for aarch64-unknown-linux-musl run under qemu-aarch64 (isb, weak memory order)"
   [loom]="loom model checks (tests named 'loom', built with --cfg loom)"
   [pingpong]="the main job runs every row across two processes, counts every message, and fails on an injected loss"
+  [rtsan]="RealtimeSanitizer: blocking shmsync calls in a real-time context are reported by name; wait-free ones and audio_host --helper-poll run clean"
 )
 quick_lanes=(fmt clippy test)
 
@@ -132,6 +133,13 @@ setup() {
       hash -r
     fi
     command -v cargo-zigbuild >/dev/null || { echo "cargo-zigbuild is not on PATH after pip install"; return 1; }
+  fi
+
+  # RealtimeSanitizer's runtime, from Debian (never built from source: ci/rtsan-check.sh
+  # always points RTSAN_LIB_PATH at this package's archive).
+  if wants rtsan && ! ls /usr/lib/llvm-22/lib/clang/22/lib/linux/libclang_rt.rtsan-x86_64.a >/dev/null 2>&1; then
+    as_root apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends libclang-rt-22-dev
   fi
 
   if wants qemu-aarch64 && ! command -v qemu-aarch64 >/dev/null; then
@@ -420,6 +428,10 @@ lane_pingpong() {
   fi
   echo "$report" | tail -n 3
   echo "injected loss detected: exit non-zero"
+}
+
+lane_rtsan() {
+  x bash ci/rtsan-check.sh
 }
 
 # ---------------------------------------------------------------- main
