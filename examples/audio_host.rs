@@ -32,18 +32,25 @@
 //! futex wake of a parked helper.
 //!
 //! **RealtimeSanitizer** (`--features rtsan`): the callback runs between
-//! `rtsan_standalone::realtime_enter/exit`. The sanitizer is linked only when the build
-//! sees `RTSAN_ENABLE=1`; offline, point `RTSAN_LIB_PATH` at LLVM's runtime library
-//! (Debian: `apt-get install libclang-rt-22-dev`):
+//! `rtsan_standalone::realtime_enter/exit`, and shmsync itself marks every *may block*
+//! function (blocking `push` / `pop` / `send` / `recv` / `reserve` / `read`, role claims,
+//! lock and wait entry points, `hal::wait` before it sleeps; the full list is in the
+//! crate docs, "RealtimeSanitizer"), so the callback calling one is reported by name even
+//! where RTSan intercepts nothing (Darwin's ulock / os_sync / Mach waits). The wait-free
+//! and *may wake* calls the callback makes (`try_push`, `try_pop`, the parameter reads)
+//! are not marked. The sanitizer is linked only when the build sees `RTSAN_ENABLE=1`;
+//! offline, point `RTSAN_LIB_PATH` at LLVM's runtime library (Debian: `apt-get install
+//! libclang-rt-22-dev`):
 //!
 //! ```text
 //! RTSAN_ENABLE=1 RTSAN_LIB_PATH=/usr/lib/llvm-22/lib/clang/22/lib/linux/libclang_rt.rtsan-x86_64.a \
 //!   cargo run --release --features rtsan --example audio_host -- --seconds 10 --helper-poll
 //! ```
 //!
-//! With `--helper-poll` it stays silent. Without it, RTSan stops the host at the first
-//! wake of a parked helper: the futex syscall inside `try_push` — the one syscall the
-//! real-time contract allows ("may wake"), which RTSan, knowing no such class, reports.
+//! With `--helper-poll` it stays silent (`ci/rtsan-check.sh` runs it). Without it, RTSan
+//! stops the host at the first wake of a parked helper on Linux: the futex `syscall`
+//! inside `try_push` — the one syscall the real-time contract allows ("may wake"), which
+//! RTSan, knowing no such class, intercepts and reports as `syscall`.
 
 // Shared with tests/audio_rt.rs, which also uses the items this example does not (the
 // polling helper, the last-block accessors, the macOS policy on Linux builds).

@@ -20,6 +20,44 @@
 //! undefined behaviour. Each public operation states its real-time class: *wait-free*,
 //! *lock-free*, *may wake* (one syscall only when a peer is parked) or *may block*.
 //!
+//! # RealtimeSanitizer (`rtsan` feature)
+//! With the `rtsan` feature every public *may block* function tells
+//! [RealtimeSanitizer](https://clang.llvm.org/docs/RealtimeSanitizer.html) (through the
+//! `rtsan-standalone` crate) that it blocks, on entry and on every call — also when it
+//! would not have to wait this time — so calling it from a real-time context (between
+//! `rtsan_standalone::realtime_enter` / `realtime_exit`, or in a `#[nonblocking]`
+//! function) is reported and, by default, stops the process. The report names the
+//! function, e.g. `shmsync::Mutex::lock`. Marked:
+//!
+//! * rings: [`Spsc`] `producer` / `consumer` (role claims), `Producer::push`,
+//!   `Consumer::pop`; [`Mpmc::push`] / [`Mpmc::pop`]; [`MsgRing`] `producer` / `consumer`,
+//!   `MsgProducer::reserve` / `send`, `MsgConsumer::read` / `recv`;
+//! * locks: [`Mutex::lock`] / `lock_timeout` / `lock_until`, [`Condvar::wait`] /
+//!   `wait_timeout` / `wait_until`, [`Semaphore::wait`] / `wait_timeout` / `wait_until`,
+//!   [`RwLock::read`] / `write` and their `_timeout` / `_until` forms, the events' `wait` /
+//!   `wait_timeout` / `wait_until`;
+//! * regions: [`init`] / [`init_with`] and [`attach_timeout`];
+//! * `hal::wait` / `hal::wait_until` right before they sleep in the kernel (not for a zero
+//!   timeout or a past deadline, which only compare).
+//!
+//! Not marked, because they are allowed on a real-time thread: the wait-free and lock-free
+//! operations (`try_*`, `push_slice`, `pop_slice`, grants, [`attach`], snapshots) and the
+//! *may wake* ones (`try_push` / `try_pop` waking a parked peer, `notify_*`, `post`, `set`,
+//! unlocking). On Linux RTSan still reports the futex `syscall` a *may wake* operation makes
+//! when a peer is parked, since it intercepts `syscall` itself; keep the peer polling, or
+//! accept that report, when running a real-time path under RTSan.
+//!
+//! The feature is inert unless the build sees `RTSAN_ENABLE=1` on a target RTSan supports
+//! (Linux x86_64/aarch64, macOS). Then point `RTSAN_LIB_PATH` at the runtime library
+//! (Debian: `apt-get install libclang-rt-22-dev`, then
+//! `RTSAN_LIB_PATH=/usr/lib/llvm-22/lib/clang/22/lib/linux/libclang_rt.rtsan-x86_64.a`;
+//! macOS: a `libclang_rt.rtsan_osx_dynamic.dylib` from an LLVM 20+ toolchain, not tried
+//! here). shmsync never turns on `rtsan-standalone`'s download of prebuilt libraries, but
+//! with `RTSAN_ENABLE=1` and no `RTSAN_LIB_PATH` that crate's build script clones
+//! llvm-project and builds the runtime (git, cmake, network). Every target, `no_std` ones
+//! included, builds with or without the feature; `ci/rtsan-check.sh` is the lane that
+//! runs it (tests/rtsan.rs and the `audio_host` example).
+//!
 //! ```
 //! # #[cfg(all(unix, not(miri)))] {
 //! use shmsync::{Mutex, ShmSafe, Spsc};
@@ -60,6 +98,17 @@ extern crate std;
 
 pub use shmsync_arch as arch;
 pub use shmsync_hal as hal;
+
+/// Marks the enclosing function as blocking for RealtimeSanitizer (`rtsan` feature): a
+/// call from a real-time context is reported under the given name (a C string literal,
+/// e.g. `c"shmsync::Mutex::lock"`). Expands to nothing without the feature. Put it first
+/// in every public *may block* function, never in a wait-free or *may wake* one.
+macro_rules! rtsan_blocking {
+    ($name:literal) => {
+        #[cfg(feature = "rtsan")]
+        rtsan_standalone::notify_blocking_call($name);
+    };
+}
 
 pub mod region;
 pub mod ring;

@@ -436,6 +436,7 @@ pub unsafe fn init_with<'a, T: ShmSafe>(
     len: usize,
     options: &Options<'_>,
 ) -> Result<Region<'a, T>, RegionError> {
+    rtsan_blocking!(c"shmsync::region::init_with");
     check_ptr(ptr, len)?;
     let protocol = hal::backend().protocol();
     let l = layout::<T>(protocol)?;
@@ -648,6 +649,7 @@ pub unsafe fn attach_timeout<'a, T: ShmSafe>(
     len: usize,
     timeout: Duration,
 ) -> Result<Region<'a, T>, RegionError> {
+    rtsan_blocking!(c"shmsync::region::attach_timeout");
     check_ptr(ptr, len)?;
     let deadline = hal::clock::Instant::now().checked_add(timeout);
     loop {

@@ -8,8 +8,8 @@
 //!   sampled or estimated; a syscall the callback makes cannot go unseen;
 //! * **every heap operation** (alloc, realloc, dealloc) of the audio thread — a counting
 //!   global allocator (`examples/audio/alloc_count.rs`);
-//! * in the count-syscalls lane (`--cfg shmsync_count_syscalls` with the hal's
-//!   `count-syscalls` feature), the hal's own per-thread wait/wake syscall counters as a
+//! * in the count-syscalls lane (the `count-syscalls` feature, which turns on the
+//!   hal's counters), the hal's own per-thread wait/wake syscall counters as a
 //!   second, independent count of the futex calls.
 //!
 //! and asserts zero syscalls and zero heap operations per callback while the helper keeps
@@ -23,8 +23,7 @@
 
 // Forks helpers and maps shared memory (no MAP_SHARED or fork under Miri): this runs in
 // the host lane (`cargo test -p shmsync --test audio_rt`) and the count-syscalls lane
-// (`RUSTFLAGS="--cfg shmsync_count_syscalls" cargo test -p shmsync --features
-// shmsync-hal/count-syscalls --test audio_rt`).
+// (`cargo test -p shmsync --features count-syscalls --test audio_rt`).
 #![cfg(all(unix, not(miri)))]
 
 #[path = "../examples/audio/mod.rs"]
@@ -61,7 +60,7 @@ struct Window {
     probe: Option<std::sync::Arc<probe::State>>,
     allocs: u64,
     seen: Seen,
-    #[cfg(shmsync_count_syscalls)]
+    #[cfg(feature = "count-syscalls")]
     hal: shmsync::hal::count::Counts,
 }
 
@@ -78,7 +77,7 @@ struct Cost {
 impl Window {
     #[inline(always)]
     fn enter(&mut self) {
-        #[cfg(shmsync_count_syscalls)]
+        #[cfg(feature = "count-syscalls")]
         {
             self.hal = shmsync::hal::count::snapshot();
         }
@@ -104,7 +103,7 @@ impl Window {
                 futex: now.futex - self.seen.futex,
             };
         }
-        #[cfg(shmsync_count_syscalls)]
+        #[cfg(feature = "count-syscalls")]
         {
             let d = shmsync::hal::count::snapshot() - self.hal;
             cost.hal_waits = d.waits;
@@ -244,7 +243,7 @@ fn run_host(
                         eprintln!(
                             "audio_rt: seccomp user notification unavailable (errno {e}): \
                              syscalls are NOT counted in this run (only heap operations{})",
-                            if cfg!(shmsync_count_syscalls) {
+                            if cfg!(feature = "count-syscalls") {
                                 " and hal wait/wake syscalls"
                             } else {
                                 ""
@@ -255,7 +254,7 @@ fn run_host(
                 },
                 allocs: 0,
                 seen: Seen::default(),
-                #[cfg(shmsync_count_syscalls)]
+                #[cfg(feature = "count-syscalls")]
                 hal: shmsync::hal::count::snapshot(),
             };
             totals.probe_active = w.probe.is_some();
@@ -374,7 +373,7 @@ fn at_most_one_wake(c: &Cost) -> bool {
         && c.hal_waits == 0
         && c.hal_wakes <= 1
         // Both counters see the same futex calls when both are on.
-        && (!cfg!(shmsync_count_syscalls) || c.seen.futex == c.hal_wakes || c.seen == Seen::default())
+        && (!cfg!(feature = "count-syscalls") || c.seen.futex == c.hal_wakes || c.seen == Seen::default())
 }
 
 #[test]
@@ -435,7 +434,7 @@ fn callback_makes_at_most_one_wake_per_period_when_the_helper_parks() {
             t.sum.seen.futex
         );
     }
-    #[cfg(shmsync_count_syscalls)]
+    #[cfg(feature = "count-syscalls")]
     assert!(t.sum.hal_wakes >= 10, "only {} hal wakes", t.sum.hal_wakes);
     assert!(t.played >= 150, "only {} of 600 periods played", t.played);
     assert_eq!(
@@ -519,7 +518,7 @@ fn probe_sees_syscalls_allocations_and_wakes() {
                     .map(|()| probe.state.clone()),
                 allocs: 0,
                 seen: Seen::default(),
-                #[cfg(shmsync_count_syscalls)]
+                #[cfg(feature = "count-syscalls")]
                 hal: shmsync::hal::count::snapshot(),
             };
             alloc_count::watch_current_thread();
@@ -566,7 +565,7 @@ fn probe_sees_syscalls_allocations_and_wakes() {
         assert_eq!(wake.seen, Seen { other: 0, futex: 1 }, "wake: {wake:?}");
         assert_eq!(heap.seen, Seen::default(), "{heap:?}");
     }
-    #[cfg(shmsync_count_syscalls)]
+    #[cfg(feature = "count-syscalls")]
     {
         assert_eq!((wake.hal_waits, wake.hal_wakes), (0, 1), "{wake:?}");
         assert_eq!((syscall.hal_waits, syscall.hal_wakes), (0, 0));

@@ -1,9 +1,8 @@
 //! Zero-syscall proofs: the non-blocking paths of the locks make no wait or wake syscall.
 //!
 //! Needs the hal's per-thread syscall counters, so it only exists in the counting lane:
-//! `RUSTFLAGS="--cfg shmsync_count_syscalls" cargo test --features
-//! shmsync-hal/count-syscalls --test locks_syscalls` (host lane, Linux futex backend).
-#![cfg(shmsync_count_syscalls)]
+//! `cargo test -p shmsync --features count-syscalls --test locks_syscalls` (host lane, Linux futex backend).
+#![cfg(feature = "count-syscalls")]
 
 use shmsync::hal::count::snapshot;
 use shmsync::sync::{AutoResetEvent, Condvar, ManualResetEvent, Mutex, RwLock, Semaphore};

@@ -2,10 +2,8 @@
 //! per-thread syscall counters.
 //!
 //! Needs the counters compiled in; run (the count-syscalls lane):
-//! `RUSTFLAGS="--cfg shmsync_count_syscalls" cargo test -p shmsync --features
-//! shmsync-hal/count-syscalls --test rings_syscalls` (a separate `CARGO_TARGET_DIR` keeps
-//! the normal build). Host lanes only: Miri has no counters of real syscalls.
-#![cfg(all(shmsync_count_syscalls, not(miri)))]
+//! `cargo test -p shmsync --features count-syscalls --test rings_syscalls`. Host lanes only: Miri has no counters of real syscalls.
+#![cfg(all(feature = "count-syscalls", not(miri)))]
 
 use shmsync::hal::count::snapshot;
 use shmsync::ring::{Mpmc, MsgRing, Spsc};

@@ -8,11 +8,10 @@
 //! `shmsync::init` / `attach`.
 //!
 //! Needs the hal's per-thread counters compiled in (the count-syscalls lane):
-//! `RUSTFLAGS="--cfg shmsync_count_syscalls" cargo test -p shmsync --features
-//! shmsync-hal/count-syscalls --test syscalls_rt`. Cross-process: host lanes only (Miri
+//! `cargo test -p shmsync --features count-syscalls --test syscalls_rt`. Cross-process: host lanes only (Miri
 //! has no fork and no `MAP_SHARED`); Linux only, because the blocking test reads
 //! `/proc/<pid>/stat` to know that the helper really sleeps in the kernel.
-#![cfg(all(shmsync_count_syscalls, target_os = "linux", not(miri)))]
+#![cfg(all(feature = "count-syscalls", target_os = "linux", not(miri)))]
 
 use shmsync::hal::count::snapshot;
 use shmsync::hal::shm::{Mapping, SharedMemory};

@@ -136,7 +136,7 @@ impl Row {
 
     /// Why the row cannot run here.
     pub fn unavailable_reason(&self) -> &'static str {
-        "the raw futex row is Linux-only (macOS's kernel wait, __ulock_wait, is private \
+        "the raw futex row is Linux-only (the kernel wait macOS exposes to it is a private \
          API that this example does not link)"
     }
 }

@@ -27,6 +27,11 @@
 //!   backends; callers keep a "someone is parked" flag to skip even that).
 //! * Waits and wakes match by the word's *shared* identity (the memory object and offset),
 //!   so processes that map one region at different addresses meet on the same word.
+//! * With the `rtsan` feature, [`wait`] / [`wait_until`] tell RealtimeSanitizer they block
+//!   (reported as `shmsync_hal::wait`) right before every kernel or spin wait — not for a
+//!   zero timeout or a past deadline, which only compare. Wakes are not marked ("may
+//!   wake" is allowed on a real-time thread), though on Linux RTSan intercepts their
+//!   futex `syscall` by itself. Inert unless built with `RTSAN_ENABLE=1`.
 //!
 //! # Backends
 //! One module per backend; [`backend`] reports the active one and the wake protocol it
@@ -112,10 +117,10 @@ pub enum Wait {
 #[inline]
 pub fn wait(word: &AtomicU32, expected: u32, timeout: Option<Duration>) -> Wait {
     match timeout {
-        None => imp::wait_until(word, expected, None),
+        None => sleep(word, expected, None),
         Some(t) if t.is_zero() => compare_only(word, expected),
         // A deadline beyond the clock's range saturates to "no limit".
-        Some(t) => imp::wait_until(word, expected, Instant::now().checked_add(t)),
+        Some(t) => sleep(word, expected, Instant::now().checked_add(t)),
     }
 }
 
@@ -127,8 +132,28 @@ pub fn wait(word: &AtomicU32, expected: u32, timeout: Option<Duration>) -> Wait 
 pub fn wait_until(word: &AtomicU32, expected: u32, deadline: Option<Instant>) -> Wait {
     match deadline {
         Some(d) if d <= Instant::now() => compare_only(word, expected),
-        _ => imp::wait_until(word, expected, deadline),
+        _ => sleep(word, expected, deadline),
     }
+}
+
+/// The kernel (or spin) wait behind [`wait`] and [`wait_until`], once the zero-timeout
+/// and past-deadline cases are out of the way.
+///
+/// With the `rtsan` feature it first tells RealtimeSanitizer that a blocking call is
+/// being made, so a real-time thread reaching this point is reported even where RTSan
+/// intercepts nothing of the wait: to our reading of LLVM's RTSan interceptor list,
+/// Darwin's `__ulock_wait`, `os_sync_wait_on_address` and Mach `semaphore_wait` are not
+/// on it (not checked on a Mac: there is none here). On Linux RTSan also intercepts the
+/// `syscall(SYS_futex)` itself; this report comes first and names the caller.
+/// It is made every time, also when the word already differs and the kernel would
+/// return at once, so the report does not depend on timing.
+///
+/// Real-time class: **may block**.
+#[inline]
+fn sleep(word: &AtomicU32, expected: u32, deadline: Option<Instant>) -> Wait {
+    #[cfg(feature = "rtsan")]
+    rtsan_standalone::notify_blocking_call(c"shmsync_hal::wait");
+    imp::wait_until(word, expected, deadline)
 }
 
 /// Wakes at most one thread (in any process) waiting on `word`.

@@ -300,6 +300,7 @@ impl<T: Copy + ShmSafe, const N: usize> Mpmc<T, N> {
     ///
     /// Real-time class: **may block**.
     pub fn push(&self, value: T, timeout: Option<Duration>) -> Result<(), PushError<T>> {
+        rtsan_blocking!(c"shmsync::Mpmc::push");
         self.push_with_spin(value, timeout, DEFAULT_SPIN_LIMIT)
     }
 
@@ -317,6 +318,7 @@ impl<T: Copy + ShmSafe, const N: usize> Mpmc<T, N> {
         timeout: Option<Duration>,
         spin_limit: u32,
     ) -> Result<(), PushError<T>> {
+        rtsan_blocking!(c"shmsync::Mpmc::push_with_spin");
         let deadline = deadline_after(timeout);
         let mut parks = 0;
         loop {
@@ -349,6 +351,7 @@ impl<T: Copy + ShmSafe, const N: usize> Mpmc<T, N> {
     ///
     /// Real-time class: **may block**.
     pub fn pop(&self, timeout: Option<Duration>) -> Result<T, PopError> {
+        rtsan_blocking!(c"shmsync::Mpmc::pop");
         self.pop_with_spin(timeout, DEFAULT_SPIN_LIMIT)
     }
 
@@ -357,6 +360,7 @@ impl<T: Copy + ShmSafe, const N: usize> Mpmc<T, N> {
     ///
     /// Real-time class: **may block**.
     pub fn pop_with_spin(&self, timeout: Option<Duration>, spin_limit: u32) -> Result<T, PopError> {
+        rtsan_blocking!(c"shmsync::Mpmc::pop_with_spin");
         let deadline = deadline_after(timeout);
         let mut parks = 0;
         loop {

@@ -394,6 +394,7 @@ impl<const N: usize> MsgRing<N> {
     /// Claims the producer role; see [`Spsc::producer`](super::Spsc::producer).
     /// Real-time class: **may block**.
     pub fn producer(&self) -> Result<MsgProducer<'_, N>, RoleError> {
+        rtsan_blocking!(c"shmsync::MsgRing::producer");
         let claim = self.roles[PRODUCER].claim()?;
         let tail = self.tail.index.load(Ordering::Acquire);
         Ok(MsgProducer {
@@ -409,6 +410,7 @@ impl<const N: usize> MsgRing<N> {
     /// Claims the consumer role; see [`Spsc::consumer`](super::Spsc::consumer).
     /// Real-time class: **may block**.
     pub fn consumer(&self) -> Result<MsgConsumer<'_, N>, RoleError> {
+        rtsan_blocking!(c"shmsync::MsgRing::consumer");
         let claim = self.roles[CONSUMER].claim()?;
         let head = self.head.index.load(Ordering::Acquire);
         Ok(MsgConsumer {
@@ -521,6 +523,7 @@ impl<'a, const N: usize> MsgProducer<'a, N> {
         len: usize,
         timeout: Option<Duration>,
     ) -> Result<WriteGrant<'_, 'a, N>, SendError> {
+        rtsan_blocking!(c"shmsync::ring::msg::MsgProducer::reserve");
         let len = Self::check_len(len)?;
         if !self.fits(len)? {
             if timeout == Some(Duration::ZERO) {
@@ -563,6 +566,7 @@ impl<'a, const N: usize> MsgProducer<'a, N> {
     /// Sends a copy of `msg`, waiting up to `timeout` for space. Real-time class: **may
     /// block**.
     pub fn send(&mut self, msg: &[u8], timeout: Option<Duration>) -> Result<(), SendError> {
+        rtsan_blocking!(c"shmsync::ring::msg::MsgProducer::send");
         let mut g = self.reserve(msg.len(), timeout)?;
         g.write_at(0, msg);
         g.commit();
@@ -787,6 +791,7 @@ impl<'a, const N: usize> MsgConsumer<'a, N> {
     /// Like [`try_read`](Self::try_read), waiting up to `timeout` (`None`: no limit).
     /// Real-time class: **may block**.
     pub fn read(&mut self, timeout: Option<Duration>) -> Result<ReadGrant<'_, 'a, N>, RecvError> {
+        rtsan_blocking!(c"shmsync::ring::msg::MsgConsumer::read");
         if self.available()? == 0 && timeout != Some(Duration::ZERO) {
             let deadline = deadline_after(timeout);
             let ring = self.ring;
@@ -823,6 +828,7 @@ impl<'a, const N: usize> MsgConsumer<'a, N> {
     /// Like [`try_recv`](Self::try_recv), waiting up to `timeout`. Real-time class: **may
     /// block**.
     pub fn recv(&mut self, buf: &mut [u8], timeout: Option<Duration>) -> Result<usize, RecvError> {
+        rtsan_blocking!(c"shmsync::ring::msg::MsgConsumer::recv");
         let g = self.read(timeout)?;
         Self::copy_out(g, buf)
     }

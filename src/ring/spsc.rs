@@ -144,6 +144,7 @@ impl<T: Copy + ShmSafe, const N: usize> Spsc<T, N> {
     /// A new producer continues from the published tail: items the dead one had written
     /// but not published are lost, published ones stay. Real-time class: **may block**.
     pub fn producer(&self) -> Result<Producer<'_, T, N>, RoleError> {
+        rtsan_blocking!(c"shmsync::Spsc::producer");
         let claim = self.roles[PRODUCER].claim()?;
         let tail = self.tail.index.load(Ordering::Acquire);
         Ok(Producer {
@@ -160,6 +161,7 @@ impl<T: Copy + ShmSafe, const N: usize> Spsc<T, N> {
     /// Claims the consumer role; see [`producer`](Self::producer). A new consumer
     /// continues from the published head. Real-time class: **may block**.
     pub fn consumer(&self) -> Result<Consumer<'_, T, N>, RoleError> {
+        rtsan_blocking!(c"shmsync::Spsc::consumer");
         let claim = self.roles[CONSUMER].claim()?;
         let head = self.head.index.load(Ordering::Acquire);
         Ok(Consumer {
@@ -301,6 +303,7 @@ impl<T: Copy + ShmSafe, const N: usize> Producer<'_, T, N> {
     ///
     /// Real-time class: **may block**.
     pub fn push(&mut self, value: T, timeout: Option<Duration>) -> Result<(), PushError<T>> {
+        rtsan_blocking!(c"shmsync::ring::spsc::Producer::push");
         let value = match self.try_push(value) {
             Err(PushError::Full(v)) if timeout != Some(Duration::ZERO) => v,
             done => return done,
@@ -471,6 +474,7 @@ impl<T: Copy + ShmSafe, const N: usize> Consumer<'_, T, N> {
     ///
     /// Real-time class: **may block**.
     pub fn pop(&mut self, timeout: Option<Duration>) -> Result<T, PopError> {
+        rtsan_blocking!(c"shmsync::ring::spsc::Consumer::pop");
         match self.try_pop() {
             Err(PopError::Empty) if timeout != Some(Duration::ZERO) => {}
             done => return done,

@@ -86,6 +86,7 @@ impl Condvar {
     ///
     /// Real-time class: **may block**.
     pub fn wait<'a, T: ShmSafe>(&self, guard: MutexGuard<'a, T>) -> LockResult<MutexGuard<'a, T>> {
+        rtsan_blocking!(c"shmsync::Condvar::wait");
         self.wait_until(guard, None)
             .map(|(g, _)| g)
             .map_err(|e| e.map(|(g, _)| g))
@@ -99,6 +100,7 @@ impl Condvar {
         guard: MutexGuard<'a, T>,
         timeout: Duration,
     ) -> LockResult<(MutexGuard<'a, T>, WaitTimeoutResult)> {
+        rtsan_blocking!(c"shmsync::Condvar::wait_timeout");
         self.wait_until(guard, shim::deadline_after(timeout))
     }
 
@@ -111,6 +113,7 @@ impl Condvar {
         guard: MutexGuard<'a, T>,
         deadline: Option<Instant>,
     ) -> LockResult<(MutexGuard<'a, T>, WaitTimeoutResult)> {
+        rtsan_blocking!(c"shmsync::Condvar::wait_until");
         let mutex = guard.mutex();
         // Both under the mutex: a notifier that changes the condition after we release the
         // mutex sees our count (the mutex orders it) and changes `seq` after our read.

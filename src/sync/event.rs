@@ -107,7 +107,15 @@ impl Core {
 }
 
 macro_rules! event {
-    ($name:ident, $tag:literal, $consume:expr, $wake_all:expr, $doc:literal) => {
+    (
+        $name:ident,
+        $tag:literal,
+        $consume:expr,
+        $wake_all:expr,
+        $doc:literal,
+        // The names RealtimeSanitizer reports for `wait`, `wait_timeout`, `wait_until`.
+        rtsan = [$rt_wait:literal, $rt_wait_timeout:literal, $rt_wait_until:literal]
+    ) => {
         #[doc = $doc]
         ///
         /// Layout (`#[repr(C)]`): `state` at 0, `waiters` at 4; 8 bytes, align 4; all-zero =
@@ -164,18 +172,21 @@ macro_rules! event {
 
             /// Sleeps until the event is set. Real-time class: **may block**.
             pub fn wait(&self) {
+                rtsan_blocking!($rt_wait);
                 while !self.core.wait_until($consume, None) {}
             }
 
             /// Sleeps until the event is set, at most `timeout`; false on timeout.
             /// Real-time class: **may block** (at most `timeout`).
             pub fn wait_timeout(&self, timeout: Duration) -> bool {
+                rtsan_blocking!($rt_wait_timeout);
                 self.core.wait_until($consume, shim::deadline_after(timeout))
             }
 
             /// Sleeps until the event is set or `deadline` (hal monotonic clock, `None`:
             /// no limit) passes; false on timeout. Real-time class: **may block**.
             pub fn wait_until(&self, deadline: Option<Instant>) -> bool {
+                rtsan_blocking!($rt_wait_until);
                 self.core.wait_until($consume, deadline)
             }
 
@@ -206,12 +217,22 @@ event!(
     b"shmsync::AutoResetEvent/1",
     true,
     false,
-    "An auto-reset event in shared memory: each set releases one waiter, which resets it."
+    "An auto-reset event in shared memory: each set releases one waiter, which resets it.",
+    rtsan = [
+        c"shmsync::AutoResetEvent::wait",
+        c"shmsync::AutoResetEvent::wait_timeout",
+        c"shmsync::AutoResetEvent::wait_until"
+    ]
 );
 event!(
     ManualResetEvent,
     b"shmsync::ManualResetEvent/1",
     false,
     true,
-    "A manual-reset event in shared memory: once set, releases every waiter until reset."
+    "A manual-reset event in shared memory: once set, releases every waiter until reset.",
+    rtsan = [
+        c"shmsync::ManualResetEvent::wait",
+        c"shmsync::ManualResetEvent::wait_timeout",
+        c"shmsync::ManualResetEvent::wait_until"
+    ]
 );

@@ -190,6 +190,7 @@ impl<T: ShmSafe> Mutex<T> {
     /// Real-time class: **may block**. Uncontended: one compare-exchange, no syscall.
     #[inline]
     pub fn lock(&self) -> LockResult<MutexGuard<'_, T>> {
+        rtsan_blocking!(c"shmsync::Mutex::lock");
         let me = owner::me();
         if self
             .state
@@ -216,6 +217,7 @@ impl<T: ShmSafe> Mutex<T> {
         &self,
         timeout: Duration,
     ) -> Result<MutexGuard<'_, T>, TryLockError<MutexGuard<'_, T>>> {
+        rtsan_blocking!(c"shmsync::Mutex::lock_timeout");
         self.lock_until(shim::deadline_after(timeout))
     }
 
@@ -227,6 +229,7 @@ impl<T: ShmSafe> Mutex<T> {
         &self,
         deadline: Option<Instant>,
     ) -> Result<MutexGuard<'_, T>, TryLockError<MutexGuard<'_, T>>> {
+        rtsan_blocking!(c"shmsync::Mutex::lock_until");
         let me = owner::me();
         if self
             .state

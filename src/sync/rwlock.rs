@@ -131,6 +131,7 @@ impl<T: ShmSafe> RwLock<T> {
 
     /// Shared access, waiting as long as needed. Real-time class: **may block**.
     pub fn read(&self) -> RwLockReadGuard<'_, T> {
+        rtsan_blocking!(c"shmsync::RwLock::read");
         loop {
             if let Some(g) = self.read_until(None) {
                 return g;
@@ -140,12 +141,14 @@ impl<T: ShmSafe> RwLock<T> {
 
     /// Shared access, waiting at most `timeout`. Real-time class: **may block**.
     pub fn read_timeout(&self, timeout: Duration) -> Option<RwLockReadGuard<'_, T>> {
+        rtsan_blocking!(c"shmsync::RwLock::read_timeout");
         self.read_until(shim::deadline_after(timeout))
     }
 
     /// Shared access, waiting until `deadline` (hal monotonic clock; `None`: no limit).
     /// Real-time class: **may block**.
     pub fn read_until(&self, deadline: Option<Instant>) -> Option<RwLockReadGuard<'_, T>> {
+        rtsan_blocking!(c"shmsync::RwLock::read_until");
         if let Some(g) = self.try_read() {
             return Some(g);
         }
@@ -167,6 +170,7 @@ impl<T: ShmSafe> RwLock<T> {
 
     /// Exclusive access, waiting as long as needed. Real-time class: **may block**.
     pub fn write(&self) -> RwLockWriteGuard<'_, T> {
+        rtsan_blocking!(c"shmsync::RwLock::write");
         loop {
             if let Some(g) = self.write_until(None) {
                 return g;
@@ -176,12 +180,14 @@ impl<T: ShmSafe> RwLock<T> {
 
     /// Exclusive access, waiting at most `timeout`. Real-time class: **may block**.
     pub fn write_timeout(&self, timeout: Duration) -> Option<RwLockWriteGuard<'_, T>> {
+        rtsan_blocking!(c"shmsync::RwLock::write_timeout");
         self.write_until(shim::deadline_after(timeout))
     }
 
     /// Exclusive access, waiting until `deadline` (hal monotonic clock; `None`: no
     /// limit). Real-time class: **may block**.
     pub fn write_until(&self, deadline: Option<Instant>) -> Option<RwLockWriteGuard<'_, T>> {
+        rtsan_blocking!(c"shmsync::RwLock::write_until");
         if let Some(g) = self.try_write() {
             return Some(g);
         }

@@ -89,18 +89,21 @@ impl Semaphore {
 
     /// Takes one unit, sleeping until one is posted. Real-time class: **may block**.
     pub fn wait(&self) {
+        rtsan_blocking!(c"shmsync::Semaphore::wait");
         while !self.wait_until(None) {}
     }
 
     /// Takes one unit, waiting at most `timeout`; false when none came in time.
     /// Real-time class: **may block** (at most `timeout`).
     pub fn wait_timeout(&self, timeout: Duration) -> bool {
+        rtsan_blocking!(c"shmsync::Semaphore::wait_timeout");
         self.wait_until(shim::deadline_after(timeout))
     }
 
     /// Takes one unit, waiting until `deadline` on the hal's monotonic clock (`None`: no
     /// limit); false when none came in time. Real-time class: **may block**.
     pub fn wait_until(&self, deadline: Option<Instant>) -> bool {
+        rtsan_blocking!(c"shmsync::Semaphore::wait_until");
         if self.try_wait() {
             return true;
         }
