@@ -60,6 +60,44 @@
 //! Miri the limit is always 0 (a spin is only more interleavings to explore, and Miri
 //! cannot run the spin hint).
 
+/// The accessors every claimed ring end (`Producer`, `Consumer`, `MsgProducer`,
+/// `MsgConsumer`) has, written once: the process-local spin limit of its blocking
+/// operation `$op`, its park count, and who its role was taken over from. The handle
+/// needs fields `spin_limit: u32`, `parks: u64` and `claim` (with `took_over_from`).
+macro_rules! end_accessors {
+    ($op:literal) => {
+        #[doc = concat!("Sets how many [`Backoff`](crate::arch::Backoff) steps [`", $op, "`](Self::", $op, ")")]
+        /// spins before it parks: `0` parks at once, the default is
+        /// [`Backoff::DEFAULT_SPIN_LIMIT`](crate::arch::Backoff::DEFAULT_SPIN_LIMIT) (7 steps,
+        /// 127 relax calls, ≈ 0.4–5 µs), values above
+        /// [`Backoff::MAX_SPIN_LIMIT`](crate::arch::Backoff::MAX_SPIN_LIMIT) are clamped. A
+        /// setting of this handle only, in this process: the ring's shared state is untouched.
+        /// The trade-off is described in [the ring docs](crate::ring#spinning-before-parking).
+        /// Real-time class: wait-free.
+        pub fn set_spin_limit(&mut self, limit: u32) {
+            self.spin_limit = $crate::ring::clamp_spin_limit(limit);
+        }
+
+        #[doc = concat!("The spin limit [`", $op, "`](Self::", $op, ") uses (see")]
+        /// [`set_spin_limit`](Self::set_spin_limit)). Real-time class: wait-free.
+        pub fn spin_limit(&self) -> u32 {
+            self.spin_limit
+        }
+
+        /// How many times this handle has gone to sleep in the kernel (a statistic for tests
+        /// and tuning). Real-time class: wait-free.
+        pub fn parks(&self) -> u64 {
+            self.parks
+        }
+
+        /// The dead holder this role was taken over from, if it was. Real-time class:
+        /// wait-free.
+        pub fn took_over_from(&self) -> Option<OwnerId> {
+            self.claim.took_over_from
+        }
+    };
+}
+
 mod mpmc;
 mod msg;
 mod role;

@@ -60,8 +60,7 @@
 use super::role::{Claim, Role, RoleError};
 use super::sync::{AtomicU32, Ordering};
 use super::{
-    Announce, Corrupted, DEFAULT_SPIN_LIMIT, Ready, block_until, clamp_spin_limit, deadline_after,
-    wake_if_parked,
+    Announce, Corrupted, DEFAULT_SPIN_LIMIT, Ready, block_until, deadline_after, wake_if_parked,
 };
 use crate::ShmSafe;
 use crate::arch::CachePadded;
@@ -573,35 +572,7 @@ impl<'a, const N: usize> MsgProducer<'a, N> {
         Ok(())
     }
 
-    /// Sets how many [`Backoff`](crate::arch::Backoff) steps [`reserve`](Self::reserve)
-    /// (and so [`send`](Self::send)) spins before it parks: `0` parks at once, the default is
-    /// [`Backoff::DEFAULT_SPIN_LIMIT`](crate::arch::Backoff::DEFAULT_SPIN_LIMIT) (7 steps,
-    /// 127 relax calls, ≈ 0.4–5 µs), values above
-    /// [`Backoff::MAX_SPIN_LIMIT`](crate::arch::Backoff::MAX_SPIN_LIMIT) are clamped. A
-    /// setting of this handle only, in this process: the ring's shared state is untouched.
-    /// The trade-off is described in [the ring docs](crate::ring#spinning-before-parking).
-    /// Real-time class: wait-free.
-    pub fn set_spin_limit(&mut self, limit: u32) {
-        self.spin_limit = clamp_spin_limit(limit);
-    }
-
-    /// The spin limit [`reserve`](Self::reserve) uses (see
-    /// [`set_spin_limit`](Self::set_spin_limit)). Real-time class: wait-free.
-    pub fn spin_limit(&self) -> u32 {
-        self.spin_limit
-    }
-
-    /// How many times this handle has gone to sleep in the kernel. Real-time class:
-    /// wait-free.
-    pub fn parks(&self) -> u64 {
-        self.parks
-    }
-
-    /// The dead holder this role was taken over from, if it was. Real-time class:
-    /// wait-free.
-    pub fn took_over_from(&self) -> Option<OwnerId> {
-        self.claim.took_over_from
-    }
+    end_accessors!("reserve");
 }
 
 impl<const N: usize> Drop for MsgProducer<'_, N> {
@@ -844,35 +815,7 @@ impl<'a, const N: usize> MsgConsumer<'a, N> {
         Ok(len)
     }
 
-    /// Sets how many [`Backoff`](crate::arch::Backoff) steps [`read`](Self::read) (and
-    /// so [`recv`](Self::recv)) spins before it parks: `0` parks at once, the default is
-    /// [`Backoff::DEFAULT_SPIN_LIMIT`](crate::arch::Backoff::DEFAULT_SPIN_LIMIT) (7 steps,
-    /// 127 relax calls, ≈ 0.4–5 µs), values above
-    /// [`Backoff::MAX_SPIN_LIMIT`](crate::arch::Backoff::MAX_SPIN_LIMIT) are clamped. A
-    /// setting of this handle only, in this process: the ring's shared state is untouched.
-    /// The trade-off is described in [the ring docs](crate::ring#spinning-before-parking).
-    /// Real-time class: wait-free.
-    pub fn set_spin_limit(&mut self, limit: u32) {
-        self.spin_limit = clamp_spin_limit(limit);
-    }
-
-    /// The spin limit [`read`](Self::read) uses (see
-    /// [`set_spin_limit`](Self::set_spin_limit)). Real-time class: wait-free.
-    pub fn spin_limit(&self) -> u32 {
-        self.spin_limit
-    }
-
-    /// How many times this handle has gone to sleep in the kernel. Real-time class:
-    /// wait-free.
-    pub fn parks(&self) -> u64 {
-        self.parks
-    }
-
-    /// The dead holder this role was taken over from, if it was. Real-time class:
-    /// wait-free.
-    pub fn took_over_from(&self) -> Option<OwnerId> {
-        self.claim.took_over_from
-    }
+    end_accessors!("read");
 }
 
 impl<const N: usize> Drop for MsgConsumer<'_, N> {

@@ -33,7 +33,7 @@ use super::role::{Claim, Role, RoleError};
 use super::sync::{AtomicU32, Cell, Ordering};
 use super::{
     Announce, Corrupted, DEFAULT_SPIN_LIMIT, PopError, PushError, Ready, block_until,
-    clamp_spin_limit, deadline_after, wake_if_parked,
+    deadline_after, wake_if_parked,
 };
 use crate::ShmSafe;
 use crate::arch::CachePadded;
@@ -337,35 +337,7 @@ impl<T: Copy + ShmSafe, const N: usize> Producer<'_, T, N> {
         self.refresh().map(|n| n as usize)
     }
 
-    /// Sets how many [`Backoff`](crate::arch::Backoff) steps [`push`](Self::push) spins
-    /// before it parks: `0` parks at once, the default is
-    /// [`Backoff::DEFAULT_SPIN_LIMIT`](crate::arch::Backoff::DEFAULT_SPIN_LIMIT) (7 steps,
-    /// 127 relax calls, ≈ 0.4–5 µs), values above
-    /// [`Backoff::MAX_SPIN_LIMIT`](crate::arch::Backoff::MAX_SPIN_LIMIT) are clamped. A
-    /// setting of this handle only, in this process: the ring's shared state is untouched.
-    /// The trade-off is described in [the ring docs](crate::ring#spinning-before-parking).
-    /// Real-time class: wait-free.
-    pub fn set_spin_limit(&mut self, limit: u32) {
-        self.spin_limit = clamp_spin_limit(limit);
-    }
-
-    /// The spin limit [`push`](Self::push) uses (see
-    /// [`set_spin_limit`](Self::set_spin_limit)). Real-time class: wait-free.
-    pub fn spin_limit(&self) -> u32 {
-        self.spin_limit
-    }
-
-    /// How many times this handle has gone to sleep in the kernel (a statistic for tests
-    /// and tuning). Real-time class: wait-free.
-    pub fn parks(&self) -> u64 {
-        self.parks
-    }
-
-    /// The dead holder this role was taken over from, if it was. Real-time class:
-    /// wait-free.
-    pub fn took_over_from(&self) -> Option<OwnerId> {
-        self.claim.took_over_from
-    }
+    end_accessors!("push");
 }
 
 impl<T: Copy + ShmSafe, const N: usize> Drop for Producer<'_, T, N> {
@@ -509,35 +481,7 @@ impl<T: Copy + ShmSafe, const N: usize> Consumer<'_, T, N> {
         self.refresh().map(|n| n as usize)
     }
 
-    /// Sets how many [`Backoff`](crate::arch::Backoff) steps [`pop`](Self::pop) spins
-    /// before it parks: `0` parks at once, the default is
-    /// [`Backoff::DEFAULT_SPIN_LIMIT`](crate::arch::Backoff::DEFAULT_SPIN_LIMIT) (7 steps,
-    /// 127 relax calls, ≈ 0.4–5 µs), values above
-    /// [`Backoff::MAX_SPIN_LIMIT`](crate::arch::Backoff::MAX_SPIN_LIMIT) are clamped. A
-    /// setting of this handle only, in this process: the ring's shared state is untouched.
-    /// The trade-off is described in [the ring docs](crate::ring#spinning-before-parking).
-    /// Real-time class: wait-free.
-    pub fn set_spin_limit(&mut self, limit: u32) {
-        self.spin_limit = clamp_spin_limit(limit);
-    }
-
-    /// The spin limit [`pop`](Self::pop) uses (see
-    /// [`set_spin_limit`](Self::set_spin_limit)). Real-time class: wait-free.
-    pub fn spin_limit(&self) -> u32 {
-        self.spin_limit
-    }
-
-    /// How many times this handle has gone to sleep in the kernel. Real-time class:
-    /// wait-free.
-    pub fn parks(&self) -> u64 {
-        self.parks
-    }
-
-    /// The dead holder this role was taken over from, if it was. Real-time class:
-    /// wait-free.
-    pub fn took_over_from(&self) -> Option<OwnerId> {
-        self.claim.took_over_from
-    }
+    end_accessors!("pop");
 }
 
 impl<T: Copy + ShmSafe, const N: usize> Drop for Consumer<'_, T, N> {
