@@ -77,6 +77,19 @@ fn eventually(what: &str, cond: impl Fn() -> bool) {
     }
 }
 
+/// How long a counted waiter is given to finish arming. The table raises `armed` just
+/// *before* the slot turns ARMED (so the counter never under-counts); a waker that looks at
+/// the counter alone can find the slot not ARMED yet, which is correct (the waiter then
+/// re-checks the word and does not sleep) but would make the wake counts these tests assert
+/// 0. Seen once under qemu-aarch64, where emulated threads run slowly.
+const ARM_SETTLE: Duration = Duration::from_millis(50);
+
+/// Waits until the table counts `n` armed waiters, then lets them finish arming.
+fn armed_and_settled(what: &str, m: &Mapping, n: u32) {
+    eventually(what, || table(m).armed() == n);
+    std::thread::sleep(ARM_SETTLE);
+}
+
 fn deadline(d: Duration) -> Option<Instant> {
     Instant::now().checked_add(d)
 }
@@ -105,7 +118,7 @@ fn parent_wakes_a_child_blocked_at_another_address() {
     let (_s, reg) = join_parent(&m);
     let base = m.as_ptr() as usize;
     let child = fork(|| child_waits(&shm, base, 0));
-    eventually("the child to arm", || table(&m).armed() == 1);
+    armed_and_settled("the child to arm", &m, 1);
     word(&m, 0).store(1, Ordering::SeqCst);
     assert_eq!(mach::wake(word(&m, 0), false), 1, "one signal to the child");
     child.join(LIMIT);
@@ -130,6 +143,7 @@ fn child_wakes_the_blocked_parent() {
             }
             std::thread::sleep(Duration::from_millis(1));
         }
+        std::thread::sleep(ARM_SETTLE);
         word(&m, 1).store(7, Ordering::SeqCst);
         if mach::wake(word(&m, 1), true) == 1 {
             0
@@ -160,7 +174,7 @@ fn wake_all_reaches_three_processes() {
     let children: Vec<_> = (0..3)
         .map(|_| fork(|| child_waits(&shm, base, 2)))
         .collect();
-    eventually("three children to arm", || table(&m).armed() == 3);
+    armed_and_settled("three children to arm", &m, 3);
     // A wake on another word reaches nobody.
     assert_eq!(mach::wake(word(&m, 3), true), 0);
     word(&m, 2).store(1, Ordering::SeqCst);
@@ -207,7 +221,7 @@ fn sigkill_of_a_blocked_participant_is_reclaimed_by_epoch() {
     let (parent, reg) = join_parent(&m);
     let base = m.as_ptr() as usize;
     let victim = fork(|| child_waits(&shm, base, 4));
-    eventually("the victim to arm", || table(&m).armed() == 1);
+    armed_and_settled("the victim to arm", &m, 1);
     let victim_index = (0..mach::MAX_PARTICIPANTS as u32)
         .find(|&i| {
             let p = table(&m).participant(i).unwrap();
@@ -234,7 +248,7 @@ fn sigkill_of_a_blocked_participant_is_reclaimed_by_epoch() {
 
     // The entry is reused with the next epoch, and the protocol works for the newcomer.
     let newcomer = fork(|| child_waits(&shm, base, 4));
-    eventually("the newcomer to arm", || table(&m).armed() == 1);
+    armed_and_settled("the newcomer to arm", &m, 1);
     let p = table(&m).participant(victim_index).unwrap();
     assert_eq!((p.state, p.epoch), (P_LIVE, victim_epoch + 1));
     word(&m, 4).store(1, Ordering::SeqCst);
@@ -311,7 +325,7 @@ fn wakes_cost_no_syscall_when_idle_and_one_per_woken_waiter() {
     let children: Vec<_> = (0..2)
         .map(|_| fork(|| child_waits(&shm, base, 6)))
         .collect();
-    eventually("two children to arm", || table(&m).armed() == 2);
+    armed_and_settled("two children to arm", &m, 2);
     word(&m, 6).store(1, Ordering::SeqCst);
     let before = snapshot();
     assert_eq!(mach::wake(word(&m, 6), true), 2);
