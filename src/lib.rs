@@ -118,4 +118,19 @@ pub mod sync;
 pub use region::{Options, Region, RegionError, attach, attach_timeout, init, init_with};
 pub use ring::{Mpmc, MsgRing, Spsc};
 pub use shm_safe::{ShmSafe, tag, tag_with};
+
+/// `#[derive(ShmSafe)]` (`derive` feature, on by default): implements [`ShmSafe`] for a
+/// `#[repr(C)]` struct of `ShmSafe` fields, with a layout `TAG` computed from the type's
+/// name, size, alignment and every field's name, offset and `TAG`. See the trait.
+#[cfg(feature = "derive")]
+pub use shmsync_derive::ShmSafe;
+
+/// [bytemuck](https://docs.rs/bytemuck), re-exported: its `NoUninit + AnyBitPattern`
+/// (e.g. `Pod`) are what a ring item needs besides [`ShmSafe`] ([`ring::Item`]). With the
+/// `derive` feature its derives are on too; name this path with
+/// `#[bytemuck(crate = "shmsync::bytemuck")]` so one dependency on shmsync is enough.
+pub use bytemuck;
+
+// Lets `#[derive(ShmSafe)]`'s `::shmsync::…` paths resolve inside this crate as well.
+extern crate self as shmsync;
 pub use sync::{AutoResetEvent, Condvar, ManualResetEvent, Mutex, RwLock, Semaphore};

@@ -161,6 +161,19 @@ pub enum RegionError {
     },
     /// The header's checksum, state or offsets are inconsistent: the header was overwritten.
     Corrupted,
+    /// [`init`] found a live region here — published (`ready`), or still being created by
+    /// another `init` — and wrote nothing. Processes may be using its locks and rings;
+    /// re-creating it would zero them under their feet. Attach to it, or, when every
+    /// process that used it is known to be gone, re-create it with
+    /// [`Options::replace`].
+    AlreadyInitialised {
+        /// The region is published (`READY`); `false`: an `init` is in progress (or died
+        /// part-way).
+        ready: bool,
+        /// The creator's pid as the header records it (0 while initialising). Whatever a
+        /// peer wrote there: for diagnostics only.
+        creator_pid: u32,
+    },
     /// Joining the region's Mach waiter table failed (Mach wake protocol only).
     Mach(hal::mach::MachError),
 }
@@ -201,12 +214,25 @@ impl fmt::Display for RegionError {
                 ours.as_u32()
             ),
             RegionError::Corrupted => write!(f, "region header is corrupted"),
+            RegionError::AlreadyInitialised { ready, creator_pid } => write!(
+                f,
+                "a region is already {} here (creator pid {creator_pid}); nothing was \
+                 written (pass Options::replace to re-create it)",
+                if ready { "published" } else { "being created" }
+            ),
             RegionError::Mach(e) => write!(f, "joining the Mach waiter table failed: {e}"),
         }
     }
 }
 
-impl core::error::Error for RegionError {}
+impl core::error::Error for RegionError {
+    fn source(&self) -> Option<&(dyn core::error::Error + 'static)> {
+        match self {
+            RegionError::Mach(e) => Some(e),
+            _ => None,
+        }
+    }
+}
 
 /// A root type placed in a region: dereferences to `&T`.
 ///
@@ -238,6 +264,17 @@ pub struct Options<'s> {
     /// Mach protocol only: the application-group id that prefixes the rendezvous service
     /// name, required for sandboxed apps (`"<team>.<group>"`). Ignored by other protocols.
     pub app_group: Option<&'s str>,
+    /// Re-create a region even if one is live at this memory (its header is `READY`, or an
+    /// `init` is in progress). Off by default: then [`init_with`] refuses such memory with
+    /// [`RegionError::AlreadyInitialised`] and writes nothing.
+    ///
+    /// Turn it on only when no process uses the old region any more — they all exited, or
+    /// were told to detach and did — for example a host restarting over a persistent
+    /// file after a crash. Every lock, ring and role of the old region is zero-filled: a
+    /// process still using it would see its lock released and its ring emptied under it
+    /// (no undefined behaviour, since every shared type tolerates any bytes, but lost
+    /// mutual exclusion and lost items).
+    pub replace: bool,
 }
 
 /// Joins the Mach waiter table of a region being created or attached (Apple, Mach
@@ -407,9 +444,18 @@ impl Header {
 /// Creates a region for root type `T` in `len` bytes at `ptr` and returns the root, empty
 /// (all zero bytes: every shmsync type's unlocked/empty state).
 ///
-/// Whatever the memory held before is overwritten; attachers that race with `init` see
-/// [`RegionError::NotReady`] until it returns. The header's protocol is this process's
-/// backend's ([`hal::backend`]).
+/// Every check comes before the first write: a null or misaligned pointer (also for a
+/// root aligned to more than the base is), too little memory, a root too large, or a
+/// **live region already at this memory** (header `READY` with shmsync's magic, or an
+/// `init` in progress) return an error and leave every byte as it was. A live region is
+/// [`RegionError::AlreadyInitialised`]; to re-create it on purpose use [`init_with`] with
+/// [`Options::replace`]. Any other contents (zero-filled memory, an old file's bytes) are
+/// overwritten. Attachers that race with `init` see [`RegionError::NotReady`] until it
+/// returns. The header's protocol is this process's backend's ([`hal::backend`]).
+///
+/// The refusal reads the header's state word, claims it with a compare-and-swap, and only
+/// then writes: two racing `init` calls (a breach of the contract below) cannot both
+/// zero-fill the region; the loser gets `AlreadyInitialised { ready: false, .. }`.
 ///
 /// Real-time class: **may block** (writes the whole region; wakes attachers parked in
 /// [`attach_timeout`]). Call it at start-up.
@@ -424,19 +470,20 @@ pub unsafe fn init<'a, T: ShmSafe>(ptr: *mut u8, len: usize) -> Result<Region<'a
     unsafe { init_with(ptr, len, &Options::default()) }
 }
 
-/// [`init`] with [`Options`] (the Mach protocol's app-group prefix).
+/// [`init`] with [`Options`]: the Mach protocol's app-group prefix, and
+/// [`replace`](Options::replace) to re-create a live region.
 ///
 /// Real-time class: **may block**.
 ///
 /// # Safety
-/// As for [`init`].
-#[cfg_attr(not(target_vendor = "apple"), allow(unused_variables))]
+/// As for [`init`]; with `replace`, also: no process uses the region being replaced.
 pub unsafe fn init_with<'a, T: ShmSafe>(
     ptr: *mut u8,
     len: usize,
     options: &Options<'_>,
 ) -> Result<Region<'a, T>, RegionError> {
     rtsan_blocking!(c"shmsync::region::init_with");
+    // Every check first: nothing below writes until all of them passed.
     check_ptr(ptr, len)?;
     let protocol = hal::backend().protocol();
     let l = layout::<T>(protocol)?;
@@ -446,11 +493,24 @@ pub unsafe fn init_with<'a, T: ShmSafe>(
             actual: len,
         });
     }
+    // The root's real address must suit `T` (the base need only be 64-byte aligned).
+    let root_addr = (ptr as usize).wrapping_add(l.root_offset);
+    if root_addr % core::mem::align_of::<T>() != 0 {
+        return Err(RegionError::Misaligned {
+            required: core::mem::align_of::<T>(),
+        });
+    }
     // SAFETY: `ptr` is non-null, 64-byte aligned and at least HEADER_SIZE bytes are mapped
     // (checked above); Header is all atomics, valid for any bit pattern.
     let header = unsafe { &*ptr.cast::<Header>() };
-    // Claim: attachers that load the state from here on see "not ready".
-    header.state.store(INITIALISING, Ordering::SeqCst);
+    // Claim: attachers that load the state from here on see "not ready". Without
+    // `replace`, the claim is a compare-and-swap from a state that is not live, so the
+    // check and the claim are one step.
+    if options.replace {
+        header.state.store(INITIALISING, Ordering::SeqCst);
+    } else {
+        claim_unless_live(header)?;
+    }
     // SAFETY: the bytes after the header up to `l.end` are inside the mapping (len >= end);
     // the caller guarantees no one else uses them during init, so plain writes are fine.
     unsafe {
@@ -510,6 +570,33 @@ pub unsafe fn init_with<'a, T: ShmSafe>(
         region.participant = participant;
     }
     Ok(region)
+}
+
+/// `init`'s claim without `replace`: moves the state word to `INITIALISING` unless a live
+/// region is there (`READY` with shmsync's magic, or `INITIALISING`). Writes nothing when
+/// it refuses.
+fn claim_unless_live(header: &Header) -> Result<(), RegionError> {
+    let mut seen = header.state.load(Ordering::Acquire);
+    loop {
+        let live = match seen {
+            READY => header.magic.load(Ordering::Relaxed) == MAGIC,
+            INITIALISING => true,
+            _ => false,
+        };
+        if live {
+            return Err(RegionError::AlreadyInitialised {
+                ready: seen == READY,
+                creator_pid: header.creator_pid.load(Ordering::Relaxed),
+            });
+        }
+        match header
+            .state
+            .compare_exchange(seen, INITIALISING, Ordering::SeqCst, Ordering::Acquire)
+        {
+            Ok(_) => return Ok(()),
+            Err(now) => seen = now,
+        }
+    }
 }
 
 /// Casts the root, re-checking its alignment against the real address (the base is only

@@ -9,6 +9,8 @@
 //! ```
 
 use super::params::{ParamBlock, Params};
+use shmsync::ShmSafe;
+use shmsync::bytemuck::{Pod, Zeroable};
 use shmsync::hal::atomic::{AtomicU32, Ordering};
 use shmsync::hal::process::OwnerId;
 use shmsync::ring::Spsc;
@@ -28,7 +30,12 @@ pub const RING_BLOCKS: usize = 8;
 /// Plain data: every bit pattern is a valid `Block` (the helper is a separate, untrusted
 /// process); whoever reads one checks `frames` against [`MAX_FRAMES`] and sanitises the
 /// parameters before use.
-#[derive(Clone, Copy)]
+///
+/// A ring item ([`shmsync::ring::Item`]): bytemuck's derives check at compile time that it
+/// has no padding and only `Pod` fields; `ShmSafe`'s derive checks `repr(C)` and computes
+/// its layout tag (which includes its size, so `MAX_FRAMES`).
+#[derive(Clone, Copy, Pod, Zeroable, ShmSafe)]
+#[bytemuck(crate = "shmsync::bytemuck")]
 #[repr(C)]
 pub struct Block {
     /// The period this block belongs to (low 32 bits of the period counter).
@@ -45,12 +52,6 @@ pub struct Block {
 
 shmsync::assert_layout!(Block, size = 16 + 4 * MAX_FRAMES * CHANNELS, align = 4,
     offsets = { period: 0, frames: 4, gain: 8, cutoff_hz: 12, samples: 16 });
-
-// SAFETY: repr(C), only u32 and f32 fields (fixed width, any bit pattern valid, zero
-// valid), nothing process-local; shared only by copying through the rings.
-unsafe impl shmsync::ShmSafe for Block {
-    const TAG: u64 = shmsync::tag_with(shmsync::tag(b"audio::Block v1"), MAX_FRAMES as u64);
-}
 
 impl Block {
     /// A silent block. Real-time class: wait-free.

@@ -2,8 +2,8 @@
 //!
 //! | ring | ends | items | non-blocking ops | blocking ops |
 //! |---|---|---|---|---|
-//! | [`Spsc<T, N>`](Spsc) | one producer, one consumer (claimed roles) | `T: Copy + ShmSafe` | wait-free | spin, then park with a timeout |
-//! | [`Mpmc<T, N>`](Mpmc) | any number of both | `T: Copy + ShmSafe` | lock-free | spin, then park with a timeout |
+//! | [`Spsc<T, N>`](Spsc) | one producer, one consumer (claimed roles) | `T:` [`Item`] | wait-free | spin, then park with a timeout |
+//! | [`Mpmc<T, N>`](Mpmc) | any number of both | `T:` [`Item`] | lock-free | spin, then park with a timeout |
 //! | [`MsgRing<N>`](MsgRing) | one producer, one consumer (claimed roles) | byte messages of any length up to [`MsgRing::MAX_MESSAGE`] | wait-free | spin, then park with a timeout |
 //!
 //! Every ring is `#[repr(C)]`, made of fixed-width fields, valid as all-zero bytes (empty,
@@ -98,12 +98,14 @@ macro_rules! end_accessors {
     };
 }
 
+mod item;
 mod mpmc;
 mod msg;
 mod role;
 mod spsc;
 pub(crate) mod sync;
 
+pub use item::Item;
 pub use mpmc::Mpmc;
 pub use msg::{
     HEADER_CHECK, MsgConsumer, MsgProducer, MsgRing, ReadGrant, RecvError, SendError, WriteGrant,

@@ -38,6 +38,7 @@
 //! A process killed while *parked* leaves the sleeper count one too high: the ring stays
 //! correct, but publishers then make a (useless) wake syscall on every operation.
 
+use super::Item;
 use super::sync::{AtomicU32, Cell, Ordering};
 use super::{
     Announce, Corrupted, DEFAULT_SPIN_LIMIT, PopError, PushError, Ready, block_until,
@@ -67,7 +68,16 @@ struct Slot<T> {
 
 /// A bounded multi-producer multi-consumer ring of `N` items of `T`, in shared memory.
 ///
-/// * `T: Copy + ShmSafe`; `N` a power of two, `2 ..= 2^30` (checked at compile time).
+/// * `T:` [`Item`](super::Item) (plain data without padding, any bit pattern valid);
+///   `N` a power of two, `2 ..= 2^30`, checked at compile time. With `N = 1` a slot's
+///   sequence number would mean both "free for this lap" and "full", so it is refused:
+///
+/// ```compile_fail
+/// static Q: shmsync::Mpmc<u8, 1> = shmsync::Mpmc::new(); // error: N must be at least 2
+/// ```
+/// ```
+/// static Q: shmsync::Mpmc<u8, 2> = shmsync::Mpmc::new();
+/// ```
 /// * No roles: any thread of any process that maps the ring may push and pop.
 ///
 /// Real-time classes: [`try_push`](Self::try_push) / [`try_pop`](Self::try_pop) are
@@ -84,11 +94,15 @@ pub struct Mpmc<T, const N: usize> {
 // SAFETY: repr(C) of atomics and plain-data slots, all-zero = empty (relative sequence
 // numbers), any bit pattern tolerated (positions masked, sequences only compared), nothing
 // process-local; shared fields are atomics or slots copied atomically word by word.
-unsafe impl<T: Copy + ShmSafe, const N: usize> ShmSafe for Mpmc<T, N> {
-    const TAG: u64 = crate::tag_with(
-        crate::tag_with(crate::tag(b"shmsync::Mpmc v1"), T::TAG),
-        N as u64,
-    );
+unsafe impl<T: Item, const N: usize> ShmSafe for Mpmc<T, N> {
+    // Evaluating `CAP` checks `N` wherever the type is used in a region root.
+    const TAG: u64 = {
+        let _ = Self::CAP;
+        crate::tag_with(
+            crate::tag_with(crate::tag(b"shmsync::Mpmc v1"), T::TAG),
+            N as u64,
+        )
+    };
 }
 
 #[cfg(not(loom))]
@@ -97,12 +111,15 @@ crate::assert_layout!(Mpmc<u64, 8>, size = 384, align = 128,
 #[cfg(not(loom))]
 crate::assert_layout!(Slot<u64>, size = 16, align = 8, offsets = { seq: 0, value: 8 });
 
-impl<T: Copy + ShmSafe, const N: usize> Mpmc<T, N> {
+impl<T: Item, const N: usize> Mpmc<T, N> {
     const CAP: u32 = {
         assert!(
             N.is_power_of_two(),
             "Mpmc capacity N must be a power of two"
         );
+        // With one slot, `seq == pos` (free) and `seq == pos + 1` (full, N later: free
+        // again) cannot be told apart: a second push would overwrite the first item.
+        assert!(N >= 2, "Mpmc capacity N must be at least 2");
         // Sequence differences are compared as i32: keep every honest one far from 2^31.
         assert!(N <= 1 << 30, "Mpmc capacity N must be at most 2^30");
         N as u32
@@ -386,7 +403,7 @@ impl<T: Copy + ShmSafe, const N: usize> Mpmc<T, N> {
 }
 
 #[cfg(not(loom))]
-impl<T: Copy + ShmSafe, const N: usize> Default for Mpmc<T, N> {
+impl<T: Item, const N: usize> Default for Mpmc<T, N> {
     fn default() -> Self {
         Self::new()
     }

@@ -264,7 +264,11 @@ const CONSUMER: usize = 1;
 // any bit pattern is tolerated (counters and headers are checked before use); nothing
 // process-local; all shared accesses are atomic.
 unsafe impl<const N: usize> ShmSafe for MsgRing<N> {
-    const TAG: u64 = crate::tag_with(crate::tag(b"shmsync::MsgRing v1"), N as u64);
+    // Evaluating `CAP` checks `N` wherever the type is used in a region root.
+    const TAG: u64 = {
+        let _ = Self::CAP;
+        crate::tag_with(crate::tag(b"shmsync::MsgRing v1"), N as u64)
+    };
 }
 
 #[cfg(not(loom))]

@@ -29,6 +29,7 @@
 //! Each parked flag sits on the line its *waker* already owns, so checking it on every
 //! push or pop costs no extra cache traffic; the sleeper writes it only when it parks.
 
+use super::Item;
 use super::role::{Claim, Role, RoleError};
 use super::sync::{AtomicU32, Cell, Ordering};
 use super::{
@@ -53,7 +54,8 @@ struct Line {
 /// A bounded single-producer single-consumer ring of `N` items of `T`, placed in shared
 /// memory (or a `static`).
 ///
-/// * `T: Copy + ShmSafe`: plain data, valid for every bit pattern, copied in and out.
+/// * `T:` [`Item`](super::Item): plain data without padding, valid for every bit pattern
+///   ([`ShmSafe`] and bytemuck's `NoUninit + AnyBitPattern`), copied in and out.
 /// * `N`: a power of two, `1 ..= 2^31`, checked at compile time; all `N` slots are usable.
 /// * One [`Producer`] and one [`Consumer`] at a time across all processes, claimed with
 ///   [`producer`](Self::producer) / [`consumer`](Self::consumer); a role whose holder
@@ -74,15 +76,20 @@ pub struct Spsc<T, const N: usize> {
 const PRODUCER: usize = 0;
 const CONSUMER: usize = 1;
 
-// SAFETY: repr(C) of fixed-width atomics, role words and `T` slots (T: ShmSafe), all valid
+// SAFETY: repr(C) of fixed-width atomics, role words and `T` slots (T: Item), all valid
 // as zero bytes (empty ring, free roles) and for any bit pattern (indices are checked,
 // payloads are plain data); nothing process-local; shared fields are atomics or slots
 // accessed atomically word by word.
-unsafe impl<T: Copy + ShmSafe, const N: usize> ShmSafe for Spsc<T, N> {
-    const TAG: u64 = crate::tag_with(
-        crate::tag_with(crate::tag(b"shmsync::Spsc v1"), T::TAG),
-        N as u64,
-    );
+unsafe impl<T: Item, const N: usize> ShmSafe for Spsc<T, N> {
+    // Evaluating `CAP` here checks `N` wherever the ring's type is used in a region root,
+    // even if no method of it is ever called.
+    const TAG: u64 = {
+        let _ = Self::CAP;
+        crate::tag_with(
+            crate::tag_with(crate::tag(b"shmsync::Spsc v1"), T::TAG),
+            N as u64,
+        )
+    };
 }
 
 #[cfg(not(loom))]
@@ -91,7 +98,7 @@ crate::assert_layout!(Spsc<u64, 16>, size = 512, align = 128,
 #[cfg(not(loom))]
 crate::assert_layout!(Spsc<[f32; 64], 4>, size = 384 + 1024, align = 128);
 
-impl<T: Copy + ShmSafe, const N: usize> Spsc<T, N> {
+impl<T: Item, const N: usize> Spsc<T, N> {
     /// `N` as the `u32` the indices count in.
     const CAP: u32 = {
         assert!(
@@ -188,7 +195,7 @@ impl<T: Copy + ShmSafe, const N: usize> Spsc<T, N> {
 }
 
 #[cfg(not(loom))]
-impl<T: Copy + ShmSafe, const N: usize> Default for Spsc<T, N> {
+impl<T: Item, const N: usize> Default for Spsc<T, N> {
     fn default() -> Self {
         Self::new()
     }
@@ -205,7 +212,7 @@ impl<T, const N: usize> fmt::Debug for Spsc<T, N> {
 }
 
 /// The producing end of an [`Spsc`]; releases the role on drop.
-pub struct Producer<'a, T: Copy + ShmSafe, const N: usize> {
+pub struct Producer<'a, T: Item, const N: usize> {
     ring: &'a Spsc<T, N>,
     /// Our index: the authoritative copy (the shared one is only published).
     tail: u32,
@@ -217,7 +224,7 @@ pub struct Producer<'a, T: Copy + ShmSafe, const N: usize> {
     spin_limit: u32,
 }
 
-impl<T: Copy + ShmSafe, const N: usize> Producer<'_, T, N> {
+impl<T: Item, const N: usize> Producer<'_, T, N> {
     /// Re-reads the consumer's index; returns the number of free slots.
     #[inline]
     fn refresh(&mut self) -> Result<u32, Corrupted> {
@@ -340,13 +347,13 @@ impl<T: Copy + ShmSafe, const N: usize> Producer<'_, T, N> {
     end_accessors!("push");
 }
 
-impl<T: Copy + ShmSafe, const N: usize> Drop for Producer<'_, T, N> {
+impl<T: Item, const N: usize> Drop for Producer<'_, T, N> {
     fn drop(&mut self) {
         self.ring.roles[PRODUCER].release(&self.claim);
     }
 }
 
-impl<T: Copy + ShmSafe, const N: usize> fmt::Debug for Producer<'_, T, N> {
+impl<T: Item, const N: usize> fmt::Debug for Producer<'_, T, N> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Producer")
             .field("tail", &self.tail)
@@ -355,7 +362,7 @@ impl<T: Copy + ShmSafe, const N: usize> fmt::Debug for Producer<'_, T, N> {
 }
 
 /// The consuming end of an [`Spsc`]; releases the role on drop.
-pub struct Consumer<'a, T: Copy + ShmSafe, const N: usize> {
+pub struct Consumer<'a, T: Item, const N: usize> {
     ring: &'a Spsc<T, N>,
     /// Our index: the authoritative copy.
     head: u32,
@@ -367,7 +374,7 @@ pub struct Consumer<'a, T: Copy + ShmSafe, const N: usize> {
     spin_limit: u32,
 }
 
-impl<T: Copy + ShmSafe, const N: usize> Consumer<'_, T, N> {
+impl<T: Item, const N: usize> Consumer<'_, T, N> {
     /// Re-reads the producer's index; returns the number of items available.
     #[inline]
     fn refresh(&mut self) -> Result<u32, Corrupted> {
@@ -484,13 +491,13 @@ impl<T: Copy + ShmSafe, const N: usize> Consumer<'_, T, N> {
     end_accessors!("pop");
 }
 
-impl<T: Copy + ShmSafe, const N: usize> Drop for Consumer<'_, T, N> {
+impl<T: Item, const N: usize> Drop for Consumer<'_, T, N> {
     fn drop(&mut self) {
         self.ring.roles[CONSUMER].release(&self.claim);
     }
 }
 
-impl<T: Copy + ShmSafe, const N: usize> fmt::Debug for Consumer<'_, T, N> {
+impl<T: Item, const N: usize> fmt::Debug for Consumer<'_, T, N> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Consumer")
             .field("head", &self.head)

@@ -21,8 +21,18 @@
 //! word of the type's alignment, capped at 8 bytes (a `T` is at an address and of a size
 //! that are multiples of its alignment), chosen at compile time.
 //! A racing access then yields a *torn* value (some words old, some new) and never UB, and
-//! a torn value is still a valid `T` because `T: ShmSafe` promises every bit pattern is
-//! valid. On x86_64 and aarch64 a relaxed atomic load or store of an aligned word is the
+//! a torn value is still a valid `T` because `T: Item` promises every bit pattern is
+//! valid (bytemuck's `AnyBitPattern`).
+//!
+//! # Why every byte copied is initialised
+//! The copy loops read the source as whole words. Reading a padding byte — uninitialised
+//! memory — as part of an integer is undefined behaviour, atomically or not, so ring items
+//! are [`Item`](super::Item)s: bytemuck's `NoUninit` says the type has no padding or
+//! other uninitialised bytes (its derive refuses a struct with padding at compile time).
+//! Then a `T` value, and therefore the private copy [`Cell::write`] reads, has every byte
+//! initialised; the slots themselves start as zero bytes (a zero-filled region, or
+//! `new()`'s `mem::zeroed()` of padding-free slots) and are only ever written whole items,
+//! so [`Cell::read`] reads initialised bytes too. On x86_64 and aarch64 a relaxed atomic load or store of an aligned word is the
 //! same single `mov` / `ldr` / `str` a plain copy uses; what is given up is only SIMD
 //! widening of large copies. The same rule is why no ring ever hands out `&T` or `&[u8]`
 //! into shared memory from a safe function.
@@ -106,18 +116,21 @@ pub(crate) use model::{wait, wake_all, wake_one};
 pub(crate) struct Cell<T>(core::cell::UnsafeCell<T>);
 
 #[cfg(not(loom))]
-impl<T: Copy> Cell<T> {
+impl<T: super::Item> Cell<T> {
     /// Copies the cell's contents out, word by word (relaxed atomic loads).
     ///
     /// # Safety
-    /// Every bit pattern must be a valid `T` (true for `T: ShmSafe`): a racing writer can
-    /// leave a torn value.
+    /// None beyond the ring protocol: the bound makes every bit pattern a valid `T`
+    /// (`AnyBitPattern`), so a torn value left by a racing writer is still a `T`, and the
+    /// cell's bytes are initialised (see the module docs). Kept `unsafe` for symmetry with
+    /// the loom cell, whose accesses must be checked.
     #[inline(always)]
     pub(crate) unsafe fn read(&self) -> T {
         let mut out = core::mem::MaybeUninit::<T>::uninit();
         // SAFETY: `self.0.get()` is valid for `size_of::<T>()` bytes and aligned to
         // `align_of::<T>()`, which divides the size; `out` is a private, writable buffer of
-        // the same size; the caller guarantees any bits are a valid T.
+        // the same size; every byte of it is written by the copy, and any bytes are a
+        // valid `T` (`T: AnyBitPattern`).
         unsafe {
             words::load(
                 self.0.get().cast::<u8>(),
@@ -137,7 +150,9 @@ impl<T: Copy> Cell<T> {
     #[inline(always)]
     pub(crate) unsafe fn write(&self, value: T) {
         // SAFETY: both pointers are valid for `size_of::<T>()` bytes, the cell is aligned to
-        // `align_of::<T>()`, which divides the size; `value` is a local.
+        // `align_of::<T>()`, which divides the size; `value` is a local whose every byte is
+        // initialised (`T: NoUninit`: no padding), so reading it as words reads no
+        // uninitialised memory.
         unsafe {
             words::store(
                 self.0.get().cast::<u8>(),
@@ -172,10 +187,10 @@ impl<T: Copy> Cell<T> {
 }
 
 // SAFETY: every access to the contents is atomic (word-wise) or, under loom, checked; and
-// `T: ShmSafe` is plain data with nothing process- or thread-local in it (rule 4 of the
-// trait), so handing copies of it to another thread is as sound as handing them to
+// `T: Item` is plain data with nothing process- or thread-local in it (rule 4 of
+// `ShmSafe`), so handing copies of it to another thread is as sound as handing them to
 // another process.
-unsafe impl<T: Copy + crate::ShmSafe> Sync for Cell<T> {}
+unsafe impl<T: super::Item> Sync for Cell<T> {}
 
 /// Word-wise copies between shared memory and private memory with relaxed atomics.
 #[cfg_attr(loom, allow(dead_code))]

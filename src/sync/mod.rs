@@ -99,3 +99,22 @@ impl<G> fmt::Display for OwnerDead<G> {
         f.write_str("a previous holder of the lock died while holding it")
     }
 }
+
+/// An error like `std::sync::PoisonError`: `lock()?` works wherever the guard's lifetime
+/// allows (a `Box<dyn Error>` needs `'static`, e.g. a lock in a `static` or a leaked
+/// mapping; otherwise `map_err` it, or take the guard with
+/// [`into_inner`](OwnerDead::into_inner) and repair the data).
+///
+/// ```
+/// use shmsync::Mutex;
+///
+/// static COUNT: Mutex<u32> = Mutex::new(0);
+///
+/// fn main() -> Result<(), Box<dyn std::error::Error>> {
+///     *COUNT.lock()? += 1;
+///     let guard = COUNT.try_lock()?; // TryLockError is an Error too
+///     assert_eq!(*guard, 1);
+///     Ok(())
+/// }
+/// ```
+impl<G> core::error::Error for OwnerDead<G> {}

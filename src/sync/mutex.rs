@@ -147,6 +147,13 @@ impl<G> fmt::Display for TryLockError<G> {
     }
 }
 
+impl<G> core::error::Error for TryLockError<G> {
+    fn source(&self) -> Option<&(dyn core::error::Error + 'static)> {
+        // `OwnerDead<G>` is not `'static` for a borrowed guard, so it cannot be the source.
+        None
+    }
+}
+
 /// The result of taking a lock that a dead process may have left half-updated: `Ok` with
 /// the guard, or `Err(OwnerDead)` still carrying the guard.
 pub type LockResult<G> = Result<G, OwnerDead<G>>;

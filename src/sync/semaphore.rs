@@ -59,6 +59,8 @@ impl fmt::Display for SemaphoreOverflow {
     }
 }
 
+impl core::error::Error for SemaphoreOverflow {}
+
 impl Semaphore {
     maybe_const_fn! {
         /// A semaphore holding `initial` units. Real-time class: wait-free.

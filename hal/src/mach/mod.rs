@@ -159,6 +159,8 @@ impl core::fmt::Display for MachError {
     }
 }
 
+impl core::error::Error for MachError {}
+
 /// Checks that `[area, area + protocol_area_len)` lies inside the region and is aligned.
 #[cfg_attr(not(target_vendor = "apple"), allow(dead_code))]
 pub(crate) fn check_area(
