@@ -4,7 +4,68 @@
 /// A type that may be placed in memory shared between processes.
 ///
 /// Every shmsync type implements it; a caller's root type (the struct placed in a region)
-/// implements it too, with `unsafe impl`, after checking the rules below.
+/// and the structs in it implement it too — with `#[derive(ShmSafe)]` (the `derive`
+/// feature, on by default), or by hand with `unsafe impl` after checking the rules below.
+///
+/// `ShmSafe` says what may *live* in shared memory; padding is allowed (a
+/// [`CachePadded`](crate::arch::CachePadded) is mostly padding). What may be *copied*
+/// through a ring is the stricter [`ring::Item`](crate::ring::Item): `ShmSafe` plus no
+/// padding and every bit pattern valid (bytemuck's `NoUninit + AnyBitPattern`).
+///
+/// # The derive
+/// `#[derive(ShmSafe)]` requires `#[repr(C)]` (or `#[repr(transparent)]`; `packed` is
+/// refused), requires every field's type to be `ShmSafe`, and computes [`TAG`](Self::TAG)
+/// at compile time from the type's name, size and alignment and every field's name,
+/// offset and `TAG`, in order. A change to a nested struct — a field renamed, retyped,
+/// moved or added — therefore changes the tag of every root that contains it, and
+/// [`attach`](crate::attach) refuses a peer built from the other layout with
+/// [`RegionError::LayoutMismatch`](crate::RegionError::LayoutMismatch), even when the sizes
+/// agree. The module path is not part of the tag, so the same definition in two programs
+/// (the host's crate and the helper's) gives the same tag. No `unsafe` in user code:
+///
+/// ```
+/// use shmsync::hal::atomic::AtomicU32;
+/// use shmsync::{Mutex, ShmSafe, Spsc};
+///
+/// #[derive(ShmSafe)]
+/// #[repr(C)]
+/// struct Params {
+///     gain: f32,
+///     cutoff_hz: f32,
+/// }
+///
+/// #[derive(ShmSafe)]
+/// #[repr(C)]
+/// struct Shared {
+///     params: Mutex<Params>,
+///     to_helper: Spsc<[f32; 64], 8>,
+///     frames: AtomicU32,
+/// }
+/// # let _ = <Shared as shmsync::ShmSafe>::TAG;
+/// ```
+///
+/// Without `repr(C)` the layout is the compiler's choice, which two builds need not agree
+/// on, so the derive refuses:
+///
+/// ```compile_fail
+/// #[derive(shmsync::ShmSafe)]
+/// struct Params {
+///     gain: f32,
+///     cutoff_hz: f32,
+/// }
+/// ```
+///
+/// A field that is not `ShmSafe` (here `usize`, whose width differs between targets) is
+/// refused too:
+///
+/// ```compile_fail
+/// #[derive(shmsync::ShmSafe)]
+/// #[repr(C)]
+/// struct Params {
+///     gain: f32,
+///     len: usize,
+/// }
+/// ```
 ///
 /// # Safety
 /// An implementor guarantees that:

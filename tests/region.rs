@@ -308,3 +308,230 @@ mod cross_process {
         assert!(start.elapsed() >= Duration::from_millis(30));
     }
 }
+
+// ---------------------------------------------------------------- init refuses, writes nothing
+
+/// A snapshot of every byte of the test memory (plain reads: this thread made every
+/// earlier write, atomic or not).
+fn bytes(b: &Buf) -> Vec<u8> {
+    b.0.to_vec()
+}
+
+#[test]
+fn second_init_on_a_live_region_is_refused_and_writes_nothing() {
+    let mut b = buf();
+    let p = b.0.as_mut_ptr();
+    // SAFETY: `b` outlives the region and is only used through shmsync.
+    let first = unsafe { init::<Root>(p, 4096) }.unwrap();
+    first.a.store(7, Ordering::Relaxed);
+    let before = bytes(&b);
+    let refused = Err(RegionError::AlreadyInitialised {
+        ready: true,
+        creator_pid: shmsync::hal::process::current_pid(),
+    });
+    assert_eq!(ini::<Root>(p, 4096), refused);
+    // Another root type is refused the same way: the live region is not ours to overwrite.
+    assert_eq!(ini::<Big>(p, 4096), refused);
+    assert_eq!(
+        bytes(&b),
+        before,
+        "a refused init changed the region's bytes"
+    );
+    // SAFETY: as above.
+    let again = unsafe { attach::<Root>(p, 4096) }.unwrap();
+    assert_eq!(again.a.load(Ordering::Relaxed), 7);
+    let msg = refused.unwrap_err().to_string();
+    assert!(msg.contains("replace"), "{msg}");
+}
+
+#[test]
+fn init_while_another_init_is_in_progress_is_refused() {
+    // A region whose state word says INITIALISING (1): a creator is at work, or died
+    // part-way. `init` must not zero-fill it under a live creator.
+    let mut c = created_copy();
+    c.0[4..8].copy_from_slice(&1u32.to_le_bytes());
+    let before = bytes(&c);
+    assert!(matches!(
+        ini::<Root>(c.0.as_mut_ptr(), 4096),
+        Err(RegionError::AlreadyInitialised { ready: false, .. })
+    ));
+    assert_eq!(bytes(&c), before);
+}
+
+#[test]
+fn ready_state_without_the_magic_is_not_a_live_region() {
+    // Old bytes that happen to hold READY (2) in the state word but no shmsync magic are
+    // not a region: init overwrites them.
+    let mut b = buf();
+    b.0.fill(0xAB);
+    b.0[4..8].copy_from_slice(&2u32.to_le_bytes());
+    let p = b.0.as_mut_ptr();
+    assert_eq!(ini::<Root>(p, 4096), Ok(()));
+    assert_eq!(att::<Root>(p, 4096), Ok(()));
+}
+
+#[test]
+fn replace_recreates_a_live_region() {
+    let mut b = buf();
+    let p = b.0.as_mut_ptr();
+    // SAFETY: `b` outlives the regions and is only used through shmsync.
+    let first = unsafe { init::<Root>(p, 4096) }.unwrap();
+    first.a.store(7, Ordering::Relaxed);
+    let replace = region::Options {
+        replace: true,
+        ..Default::default()
+    };
+    // SAFETY: as above; nothing uses the old region any more (`first` is not used again).
+    let second = unsafe { region::init_with::<Other>(p, 4096, &replace) }.unwrap();
+    assert_eq!(
+        second.a.load(Ordering::Relaxed),
+        0,
+        "replaced region is zero-filled"
+    );
+    assert_eq!(att::<Other>(p, 4096), Ok(()));
+    assert!(matches!(
+        att::<Root>(p, 4096),
+        Err(RegionError::LayoutMismatch { .. })
+    ));
+}
+
+/// A root aligned to more than a region's base must be.
+#[derive(ShmSafe)]
+#[repr(C, align(256))]
+struct Aligned256 {
+    a: AtomicU32,
+}
+
+#[repr(C, align(256))]
+struct Buf256([u8; 4096 + 256]);
+
+#[test]
+fn misaligned_root_is_refused_before_anything_is_written() {
+    let mut b = Box::new(Buf256([0xAB; 4096 + 256]));
+    // 128-byte aligned (so the base passes its 64-byte check), but not 256-byte aligned:
+    // the root, at offset 256, would be misaligned.
+    let p = b.0.as_mut_ptr().wrapping_add(128);
+    assert_eq!(
+        ini::<Aligned256>(p, 4096),
+        Err(RegionError::Misaligned { required: 256 })
+    );
+    assert!(
+        b.0.iter().all(|&x| x == 0xAB),
+        "init wrote before it refused the misaligned root"
+    );
+    // At a 256-aligned base the same root is fine.
+    assert_eq!(ini::<Aligned256>(b.0.as_mut_ptr(), 4096), Ok(()));
+}
+
+// ---------------------------------------------------------------- derived layout tags
+
+/// The "old peer": a root with a nested parameter struct.
+mod v1 {
+    use shmsync::hal::atomic::AtomicU32;
+    use shmsync::{Mutex, ShmSafe};
+
+    #[derive(ShmSafe)]
+    #[repr(C)]
+    pub struct Params {
+        pub gain: u32,
+        pub pan: u32,
+    }
+
+    #[derive(ShmSafe)]
+    #[repr(C)]
+    pub struct Shared {
+        pub params: Mutex<Params>,
+        pub count: AtomicU32,
+    }
+}
+
+/// The same definitions in another module (another program): the same tag.
+mod v1_again {
+    use shmsync::hal::atomic::AtomicU32;
+    use shmsync::{Mutex, ShmSafe};
+
+    #[derive(ShmSafe)]
+    #[repr(C)]
+    pub struct Params {
+        pub gain: u32,
+        pub pan: u32,
+    }
+
+    #[derive(ShmSafe)]
+    #[repr(C)]
+    pub struct Shared {
+        pub params: Mutex<Params>,
+        pub count: AtomicU32,
+    }
+}
+
+/// "New peers": the nested struct changed, the root's own fields did not, sizes agree.
+macro_rules! changed_params {
+    ($module:ident, $($field:ident: $ty:ty),*) => {
+        mod $module {
+            use shmsync::hal::atomic::AtomicU32;
+            use shmsync::{Mutex, ShmSafe};
+
+            #[derive(ShmSafe)]
+            #[repr(C)]
+            pub struct Params {
+                $(pub $field: $ty),*
+            }
+
+            #[derive(ShmSafe)]
+            #[repr(C)]
+            pub struct Shared {
+                pub params: Mutex<Params>,
+                pub count: AtomicU32,
+            }
+        }
+    };
+}
+changed_params!(retyped, gain: f32, pan: u32);
+changed_params!(renamed, volume: u32, pan: u32);
+changed_params!(reordered, pan: u32, gain: u32);
+
+#[test]
+fn a_changed_nested_struct_changes_the_root_tag_and_attach_refuses_it() {
+    let tags = [
+        <v1::Shared as ShmSafe>::TAG,
+        <retyped::Shared as ShmSafe>::TAG,
+        <renamed::Shared as ShmSafe>::TAG,
+        <reordered::Shared as ShmSafe>::TAG,
+    ];
+    for (i, a) in tags.iter().enumerate() {
+        for b in &tags[i + 1..] {
+            assert_ne!(a, b, "two different layouts share a tag: {tags:x?}");
+        }
+    }
+    assert_eq!(
+        <v1::Shared as ShmSafe>::TAG,
+        <v1_again::Shared as ShmSafe>::TAG
+    );
+    assert_eq!(
+        core::mem::size_of::<v1::Shared>(),
+        core::mem::size_of::<retyped::Shared>()
+    );
+
+    let mut b = buf();
+    let p = b.0.as_mut_ptr();
+    ini::<v1::Shared>(p, 4096).unwrap();
+    // The same layout, defined elsewhere, attaches.
+    assert_eq!(att::<v1_again::Shared>(p, 4096), Ok(()));
+    let size = core::mem::size_of::<v1::Shared>() as u32;
+    for (our_tag, result) in [
+        (tags[1], att::<retyped::Shared>(p, 4096)),
+        (tags[2], att::<renamed::Shared>(p, 4096)),
+        (tags[3], att::<reordered::Shared>(p, 4096)),
+    ] {
+        assert_eq!(
+            result,
+            Err(RegionError::LayoutMismatch {
+                region_size: size,
+                our_size: size,
+                region_tag: tags[0],
+                our_tag,
+            })
+        );
+    }
+}

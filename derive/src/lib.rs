@@ -158,8 +158,9 @@ fn check_repr(input: &DeriveInput) -> syn::Result<()> {
             }
             // align(N) and anything else: consume a parenthesised argument if present.
             if meta.input.peek(syn::token::Paren) {
-                let _content;
-                syn::parenthesized!(_content in meta.input);
+                let content;
+                syn::parenthesized!(content in meta.input);
+                content.parse::<TokenStream2>()?;
             }
             Ok(())
         })?;
