@@ -44,7 +44,7 @@ declare -A about=(
   [test]="cargo test --workspace on the host (futex backend), plus count-syscalls runs"
   [asm]="disassembly shows cpu_relax emits pause (x86_64) and isb (aarch64)"
   [apple-link]="zigbuild links Mach-O tests+examples for both Apple targets and feature sets; symbol audit and its self-test"
-  [no-std]="arch, hal and core build for thumbv7em-none-eabihf and thumbv6m-none-eabi"
+  [no-std]="arch, hal and core (with and without the derive feature) build for thumbv7em-none-eabihf and thumbv6m-none-eabi"
   [miri-host]="Miri runs the workspace's in-process tests on the host (futex backend)"
   [miri-apple-arm64]="Miri runs the in-process tests for aarch64-apple-darwin"
   [miri-apple-x86_64]="Miri runs the in-process tests for x86_64-apple-darwin"
@@ -334,6 +334,9 @@ lane_no_std() {
   local t
   for t in "${thumb_targets[@]}"; do
     x cargo build "${no_std_crates[@]}" --no-default-features --target "$t"
+    # With the derives (shmsync-derive and bytemuck's run on the host; bytemuck itself
+    # is built for the target, without std).
+    x cargo build -p shmsync --no-default-features --features derive --target "$t"
   done
 }
 

@@ -16,9 +16,68 @@
 //! Everything here is `no_std` and allocation-free; the `std` feature adds helpers that map
 //! shared memory (`hal::shm`). Every shared type is `#[repr(C)]` over fixed-width fields
 //! (identical layout on x86_64 and aarch64, Linux and macOS), valid as all-zero bytes, and
-//! treats the other process as untrusted: corruption gives an error or a wrong value, never
-//! undefined behaviour. Each public operation states its real-time class: *wait-free*,
-//! *lock-free*, *may wake* (one syscall only when a peer is parked) or *may block*.
+//! treats the other process as untrusted — exactly how far that goes is the next section.
+//! Each public operation states its real-time class: *wait-free*, *lock-free*, *may wake*
+//! (one syscall only when a peer is parked) or *may block*.
+//!
+//! What may *live* in shared memory is [`ShmSafe`] (`#[derive(ShmSafe)]` for your own
+//! `#[repr(C)]` structs); what may be *copied* through a ring is [`ring::Item`]: `ShmSafe`
+//! and, from [`bytemuck`] (re-exported), no padding and every bit pattern valid.
+//!
+//! # What a corrupted or hostile peer can and cannot do
+//! The threat: another process that maps the same memory writes any bytes, anywhere in the
+//! region, at any moment (a bug, a crash half-way through a write, or malice). It cannot
+//! touch this process's private memory. Against that peer, through the **safe** API:
+//!
+//! **It cannot** —
+//! * make shmsync read or write outside the region: every index, offset and length read
+//!   from shared memory is masked or checked before it addresses anything;
+//! * make a shmsync call panic: inconsistent state is a typed error —
+//!   [`ring::Corrupted`] / `PushError::Corrupted` / `PopError::Corrupted` /
+//!   `SendError::Corrupted` / `RecvError::Corrupted`, [`RegionError`] at attach — never an
+//!   index panic or an overflow (the only panics are documented caller bugs, e.g.
+//!   `write_at` past a reservation);
+//! * cause undefined behaviour through the rings, the region header or the lock words:
+//!   all of them are read and written with atomic operations only, ring payloads are
+//!   copied with atomic word accesses (a racing write gives a torn item, not a data race),
+//!   a torn or forged item is still a valid value ([`ring::Item`]: every bit pattern
+//!   valid), no padding byte is ever read, and no safe function hands out a `&T` or
+//!   `&[u8]` into ring memory;
+//! * make [`attach`] accept another layout by accident: magic, version, checksum, size,
+//!   alignment and the root type's `TAG` are checked (a deliberate forger can make it
+//!   accept, and then still only gets a root that is valid for any bytes, `ShmSafe` rule 3).
+//!
+//! **It can** —
+//! * give wrong values: wrong, torn, repeated or missing ring items and messages, wrong
+//!   counts, forged owner pids (a lock reports [`sync::OwnerDead`] for a holder that was
+//!   alive), a forged role holder;
+//! * **break mutual exclusion.** A lock in shared memory is a protocol every process must
+//!   follow; nothing can enforce it on a process that can write the lock word. A peer that
+//!   stores 0 into a held [`Mutex`]'s word lets a second thread take it — in its own
+//!   process or in ours, so two `MutexGuard`s, two `&mut T`, exist at once in one process;
+//!   a peer can also write the protected data while we hold the lock. For a `T` of atomics
+//!   that is only wrong values; for plain data it is a data race, which Rust defines as
+//!   undefined behaviour. The same holds for [`RwLock`]. This is inherent to any lock in
+//!   shared memory (the OS's robust futexes and pthread mutexes alike): the locks protect
+//!   against honest peers and dead ones (owner-death recovery), not against hostile ones.
+//!   Keep data that a hostile peer may race with in atomics or in a ring;
+//! * deny service: hold a lock or a role for ever while alive (a live holder is never taken
+//!   over), fill a ring and never consume, claim an [`Mpmc`] slot and never publish it (the
+//!   ring stops at that slot), corrupt a ring so that every call returns `Corrupted`;
+//! * delay: a blocking call then waits until its timeout (for ever without one); a peer
+//!   that leaves a "parked" flag or sleeper count set makes every publish pay its one wake
+//!   syscall, so a *wait-free* call stays bounded but is no longer syscall-free; spurious
+//!   wakes only cost a re-check;
+//! * take the memory away: shmsync cannot defend the mapping itself. A peer that shrinks
+//!   the file or shared-memory object behind a `MAP_SHARED` mapping makes the next access
+//!   fault (`SIGBUS`); seal memfds (`F_SEAL_SHRINK`) or give peers no write access to the
+//!   object's size where that matters;
+//! * do anything at all through the `unsafe` escape hatches ([`ReadGrant::as_slice`],
+//!   [`WriteGrant::as_mut_slice`], and [`init`] / [`attach`]'s own contracts): those state
+//!   what the caller must guarantee.
+//!
+//! [`ReadGrant::as_slice`]: ring::ReadGrant::as_slice
+//! [`WriteGrant::as_mut_slice`]: ring::WriteGrant::as_mut_slice
 //!
 //! # RealtimeSanitizer (`rtsan` feature)
 //! With the `rtsan` feature every public *may block* function tells
@@ -63,14 +122,13 @@
 //! use shmsync::{Mutex, ShmSafe, Spsc};
 //! use shmsync::hal::shm::SharedMemory;
 //!
+//! // The derive checks repr(C) and every field, and computes the layout tag `attach`
+//! // compares: a peer built with another layout of `Shared` is refused.
+//! #[derive(ShmSafe)]
 //! #[repr(C)]
 //! struct Shared {
 //!     to_helper: Spsc<[f32; 64], 8>,
 //!     gain: Mutex<f32>,
-//! }
-//! // SAFETY: repr(C) of shmsync types and an f32: fixed layout, all-zero valid.
-//! unsafe impl ShmSafe for Shared {
-//!     const TAG: u64 = shmsync::tag(b"example::Shared v1");
 //! }
 //!
 //! let shm = SharedMemory::create(shmsync::region::required_len::<Shared>()).unwrap();

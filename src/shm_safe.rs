@@ -58,7 +58,7 @@
 /// A field that is not `ShmSafe` (here `usize`, whose width differs between targets) is
 /// refused too:
 ///
-/// ```compile_fail
+/// ```compile_fail,E0277
 /// #[derive(shmsync::ShmSafe)]
 /// #[repr(C)]
 /// struct Params {

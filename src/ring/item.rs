@@ -24,7 +24,7 @@ use crate::ShmSafe;
 /// use shmsync::bytemuck::{Pod, Zeroable};
 /// use shmsync::{ShmSafe, Spsc};
 ///
-/// #[derive(Clone, Copy, Pod, Zeroable, ShmSafe)]
+/// #[derive(Clone, Copy, Debug, Pod, Zeroable, ShmSafe)]
 /// #[bytemuck(crate = "shmsync::bytemuck")]
 /// #[repr(C)]
 /// struct Note {
@@ -40,7 +40,7 @@ use crate::ShmSafe;
 ///
 /// A struct with padding (here 3 bytes after `a`) is refused by the derive:
 ///
-/// ```compile_fail
+/// ```compile_fail,E0080
 /// use shmsync::bytemuck::{Pod, Zeroable};
 ///
 /// #[derive(Clone, Copy, Pod, Zeroable, shmsync::ShmSafe)]
@@ -55,13 +55,13 @@ use crate::ShmSafe;
 /// and a padded type without bytemuck's traits is not an `Item`, even if it is `ShmSafe`
 /// (`CachePadded<u8>` is one byte of value and 127 of padding):
 ///
-/// ```compile_fail
+/// ```compile_fail,E0277
 /// use shmsync::{Spsc, arch::CachePadded};
 ///
 /// static RING: Spsc<CachePadded<u8>, 2> = Spsc::new();
 /// ```
 ///
-/// ```compile_fail
+/// ```compile_fail,E0277
 /// #[derive(Clone, Copy, shmsync::ShmSafe)]
 /// #[repr(C)]
 /// struct Padded {

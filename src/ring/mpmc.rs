@@ -72,7 +72,7 @@ struct Slot<T> {
 ///   `N` a power of two, `2 ..= 2^30`, checked at compile time. With `N = 1` a slot's
 ///   sequence number would mean both "free for this lap" and "full", so it is refused:
 ///
-/// ```compile_fail
+/// ```compile_fail,E0080
 /// static Q: shmsync::Mpmc<u8, 1> = shmsync::Mpmc::new(); // error: N must be at least 2
 /// ```
 /// ```
