@@ -325,10 +325,11 @@ fn second_init_on_a_live_region_is_refused_and_writes_nothing() {
     let first = unsafe { init::<Root>(p, 4096) }.unwrap();
     first.a.store(7, Ordering::Relaxed);
     let before = bytes(&b);
-    let refused = Err(RegionError::AlreadyInitialised {
+    let live = RegionError::AlreadyInitialised {
         ready: true,
         creator_pid: shmsync::hal::process::current_pid(),
-    });
+    };
+    let refused = Err(live);
     assert_eq!(ini::<Root>(p, 4096), refused);
     // Another root type is refused the same way: the live region is not ours to overwrite.
     assert_eq!(ini::<Big>(p, 4096), refused);
@@ -340,7 +341,7 @@ fn second_init_on_a_live_region_is_refused_and_writes_nothing() {
     // SAFETY: as above.
     let again = unsafe { attach::<Root>(p, 4096) }.unwrap();
     assert_eq!(again.a.load(Ordering::Relaxed), 7);
-    let msg = refused.unwrap_err().to_string();
+    let msg = live.to_string();
     assert!(msg.contains("replace"), "{msg}");
 }
 
@@ -534,4 +535,37 @@ fn a_changed_nested_struct_changes_the_root_tag_and_attach_refuses_it() {
             })
         );
     }
+}
+
+/// The derive on generic, tuple and unit structs: a bound per field type, offsets by index.
+#[derive(ShmSafe)]
+#[repr(C)]
+struct Pair<T> {
+    first: T,
+    second: T,
+}
+
+#[derive(ShmSafe)]
+#[repr(transparent)]
+struct Wrapped(u32);
+
+#[derive(ShmSafe)]
+#[repr(C)]
+struct Marker;
+
+#[test]
+fn derived_tags_of_generic_tuple_and_unit_structs() {
+    assert_ne!(<Pair<u32> as ShmSafe>::TAG, <Pair<f32> as ShmSafe>::TAG);
+    assert_ne!(<Pair<u32> as ShmSafe>::TAG, <Pair<u64> as ShmSafe>::TAG);
+    assert_ne!(<Wrapped as ShmSafe>::TAG, <u32 as ShmSafe>::TAG);
+    assert_ne!(<Marker as ShmSafe>::TAG, shmsync::tag(b""));
+    // A derived root attaches like a hand-written one.
+    let mut b = buf();
+    let p = b.0.as_mut_ptr();
+    ini::<Pair<AtomicU32>>(p, 4096).unwrap();
+    assert_eq!(att::<Pair<AtomicU32>>(p, 4096), Ok(()));
+    assert!(matches!(
+        att::<Pair<u32>>(p, 4096),
+        Err(RegionError::LayoutMismatch { .. })
+    ));
 }

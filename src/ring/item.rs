@@ -17,7 +17,7 @@ use crate::ShmSafe;
 /// fixed-width integers and floats, and arrays of them, have all three.
 ///
 /// For an own struct, derive bytemuck's `Pod` and `Zeroable` (they refuse padding and
-/// non-`Pod` fields at compile time) next to [`ShmSafe`](derive@crate::ShmSafe), through
+/// non-`Pod` fields at compile time) next to `ShmSafe` (see [`ShmSafe`]'s derive), through
 /// the `bytemuck` that shmsync re-exports, so one dependency is enough:
 ///
 /// ```
