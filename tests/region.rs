@@ -569,3 +569,20 @@ fn derived_tags_of_generic_tuple_and_unit_structs() {
         Err(RegionError::LayoutMismatch { .. })
     ));
 }
+
+/// `#[shmsync(crate = "...")]` for a crate that names shmsync differently.
+mod renamed_dependency {
+    use shmsync as sm;
+
+    #[derive(sm::ShmSafe)]
+    #[shmsync(crate = "sm")]
+    #[repr(C)]
+    pub struct Root {
+        pub a: sm::hal::atomic::AtomicU32,
+    }
+}
+
+#[test]
+fn the_derive_takes_the_crate_path_from_an_attribute() {
+    assert_ne!(<renamed_dependency::Root as ShmSafe>::TAG, 0);
+}
