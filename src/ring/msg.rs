@@ -85,6 +85,14 @@ struct Line {
 }
 
 /// The data area: `N` bytes, only ever accessed as aligned 8-byte words.
+///
+/// Every byte is initialised from the start (a zero-filled region, or `new()`'s zeroed
+/// bytes: a `[u8; N]` has no padding, so moving the ring keeps them) and is only ever
+/// overwritten with initialised bytes: whole words are built from the caller's `&[u8]`,
+/// partial ones merge those bytes into a word loaded from the area itself. So the word
+/// loads of [`read`](Self::read) and [`write`](Self::write), which also cover bytes
+/// outside the message (frame padding, a neighbour's bytes), never read uninitialised
+/// memory; `tests/rings_items.rs` checks this under Miri for every length 1..=64.
 #[repr(C)]
 struct Data<const N: usize> {
     #[cfg(not(loom))]
