@@ -53,6 +53,31 @@
 #[cfg(feature = "std")]
 extern crate std;
 
+// Platforms are stated, not guessed: an OS with no wait/wake backend would otherwise get
+// the spin backend silently (wakes are no-ops, waiters busy-wait, and off Unix the clock
+// is virtual). Building there needs the explicit `spin` opt-in; the error names the target.
+macro_rules! no_backend {
+    ($($cfg:meta => $name:literal),* $(,)?) => {$(
+        #[cfg(all($cfg, not(feature = "spin")))]
+        compile_error!(concat!(
+            "shmsync-hal has no wait/wake backend for ", $name, " (only Linux, Android and ",
+            "Apple OSes have one). To build with the spin backend anyway, enable the `spin` ",
+            "feature (`shmsync/spin` or `shmsync-hal/spin`): waiters then busy-wait on the ",
+            "CPU, wakes do nothing, and without an OS clock (see `clock::set_source`) ",
+            "timeouts count virtual time. It is meant for bare-metal targets."
+        ));
+    )*};
+}
+no_backend! {
+    target_os = "windows" => "Windows",
+    target_os = "none" => "bare-metal targets (target_os = \"none\")",
+    target_family = "wasm" => "WebAssembly",
+    all(
+        not(any(target_os = "linux", target_os = "android", target_vendor = "apple")),
+        not(any(target_os = "windows", target_os = "none", target_family = "wasm"))
+    ) => "this operating system (a Unix without a supported wait/wake syscall, or another OS)",
+}
+
 pub mod atomic;
 mod backend;
 pub mod clock;
