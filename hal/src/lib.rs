@@ -49,6 +49,7 @@
 //! On Apple targets the backend is chosen at run time (see [`init`]; call it at start-up).
 //! The `app-store-safe` feature leaves the private ulock API out of the binary entirely.
 #![no_std]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 #[cfg(feature = "std")]
 extern crate std;
@@ -105,7 +106,7 @@ pub mod mach;
 
 #[cfg(all(feature = "std", unix))]
 pub mod shm;
-#[cfg(all(feature = "std", unix))]
+#[cfg(all(feature = "testing", unix))]
 pub mod testing;
 
 pub use backend::{Backend, WakeProtocol, backend, init};
