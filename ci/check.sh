@@ -38,7 +38,7 @@ msrv=$(sed -n 's/^rust-version = "\(.*\)"$/\1/p' "$root/Cargo.toml" | head -n 1)
 no_std_crates=(-p shmsync-arch -p shmsync-hal -p shmsync)
 
 # Lanes in run order, with what each proves (shown by --list and in the README).
-lanes=(fmt clippy clippy-cross test asm apple-link no-std platforms msrv miri-host
+lanes=(fmt clippy clippy-cross test asm apple-link no-std platforms msrv package miri-host
   miri-apple-arm64 miri-apple-x86_64 qemu-aarch64 loom pingpong rtsan)
 declare -A about=(
   [fmt]="rustfmt --check (workspace and ci/ crates); the workflow lists the same lanes"
@@ -49,6 +49,7 @@ declare -A about=(
   [apple-link]="zigbuild links Mach-O tests+examples for both Apple targets and feature sets; symbol audit and its self-test"
   [no-std]="arch, hal and core build for thumbv7em-none-eabihf and thumbv6m-none-eabi (with the spin opt-in)"
   [platforms]="an OS without a backend (Windows, bare metal) fails to build with a message naming it and the spin opt-in; with spin it builds"
+  [package]="cargo package --workspace; each packed crate's tests build and pass from the package alone (ci/package-check.sh)"
   [msrv]="the library crates build and pass their tests with the declared rust-version ($msrv)"
   [miri-host]="Miri runs the workspace's in-process tests on the host (futex backend)"
   [miri-apple-arm64]="Miri runs the in-process tests for aarch64-apple-darwin"
@@ -373,6 +374,8 @@ lane_platforms() {
 lane_msrv() {
   x cargo "+$msrv" test -p shmsync-arch -p shmsync-hal -p shmsync --lib --tests --no-fail-fast
 }
+
+lane_package() { x bash ci/package-check.sh; }
 
 # Miri: in-process tests only. Tests that fork or map MAP_SHARED memory are
 # `#[cfg(not(miri))]` in their crates (Miri can do neither); lanes test and qemu-aarch64
