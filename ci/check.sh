@@ -32,11 +32,14 @@ mkdir -p "$out"
 apple_targets=(aarch64-apple-darwin x86_64-apple-darwin)
 thumb_targets=(thumbv7em-none-eabihf thumbv6m-none-eabi)
 musl_target=aarch64-unknown-linux-musl
+windows_target=x86_64-pc-windows-gnu
+# The workspace's declared rust-version (Cargo.toml), proven by the msrv lane.
+msrv=$(sed -n 's/^rust-version = "\(.*\)"$/\1/p' "$root/Cargo.toml" | head -n 1)
 no_std_crates=(-p shmsync-arch -p shmsync-hal -p shmsync)
 
 # Lanes in run order, with what each proves (shown by --list and in the README).
-lanes=(fmt clippy clippy-cross test asm apple-link no-std miri-host miri-apple-arm64
-  miri-apple-x86_64 qemu-aarch64 loom pingpong rtsan)
+lanes=(fmt clippy clippy-cross test asm apple-link no-std platforms msrv package miri-host
+  miri-apple-arm64 miri-apple-x86_64 qemu-aarch64 loom pingpong rtsan)
 declare -A about=(
   [fmt]="rustfmt --check (workspace and ci/ crates); the workflow lists the same lanes"
   [clippy]="clippy -D warnings, host, all targets, default and all features"
@@ -44,7 +47,10 @@ declare -A about=(
   [test]="cargo test --workspace on the host (futex backend), plus count-syscalls runs"
   [asm]="disassembly shows cpu_relax emits pause (x86_64) and isb (aarch64)"
   [apple-link]="zigbuild links Mach-O tests+examples for both Apple targets and feature sets; symbol audit and its self-test"
-  [no-std]="arch, hal and core (with and without the derive feature) build for thumbv7em-none-eabihf and thumbv6m-none-eabi"
+  [no-std]="arch, hal and core (with and without the derive feature) build for thumbv7em-none-eabihf and thumbv6m-none-eabi (with the spin opt-in)"
+  [platforms]="an OS without a backend (Windows, bare metal) fails to build with a message naming it and the spin opt-in; with spin it builds"
+  [package]="cargo package --workspace; each packed crate's tests build and pass from the package alone (ci/package-check.sh)"
+  [msrv]="the library crates build and pass their tests with the declared rust-version ($msrv)"
   [miri-host]="Miri runs the workspace's in-process tests on the host (futex backend)"
   [miri-apple-arm64]="Miri runs the in-process tests for aarch64-apple-darwin"
   [miri-apple-x86_64]="Miri runs the in-process tests for x86_64-apple-darwin"
@@ -89,7 +95,7 @@ setup() {
   local have missing t c
   have=$(rustup target list --installed)
   missing=()
-  for t in "${apple_targets[@]}" "$musl_target" "${thumb_targets[@]}"; do
+  for t in "${apple_targets[@]}" "$musl_target" "${thumb_targets[@]}" "$windows_target"; do
     grep -qx "$t" <<<"$have" || missing+=("$t")
   done
   if ((${#missing[@]})); then rustup target add "${missing[@]}"; fi
@@ -99,6 +105,10 @@ setup() {
     grep -q "^$c" <<<"$have" || missing+=("$c")
   done
   if ((${#missing[@]})); then rustup component add "${missing[@]}"; fi
+
+  if wants msrv && ! rustup toolchain list | grep -q "^$msrv-"; then
+    rustup toolchain install "$msrv" --profile minimal
+  fi
 
   if wants miri-host miri-apple-arm64 miri-apple-x86_64; then
     if ! rustup toolchain list | grep -q '^nightly'; then
@@ -247,7 +257,7 @@ lane_clippy_cross() {
     done
   done
   for t in "${thumb_targets[@]}"; do
-    x cargo clippy "${no_std_crates[@]}" --lib --no-default-features --target "$t" -- -D warnings
+    x cargo clippy "${no_std_crates[@]}" --lib --no-default-features --features shmsync-hal/spin --target "$t" -- -D warnings
   done
 }
 
@@ -333,12 +343,42 @@ lane_apple_link() {
 lane_no_std() {
   local t
   for t in "${thumb_targets[@]}"; do
-    x cargo build "${no_std_crates[@]}" --no-default-features --target "$t"
+    x cargo build "${no_std_crates[@]}" --no-default-features --features shmsync-hal/spin --target "$t"
     # With the derives (shmsync-derive and bytemuck's run on the host; bytemuck itself
     # is built for the target, without std).
-    x cargo build -p shmsync --no-default-features --features derive --target "$t"
+    x cargo build -p shmsync --no-default-features --features derive,spin --target "$t"
   done
 }
+
+# Each target family without a backend must refuse to build without `spin`, naming itself
+# (the message in hal/src/lib.rs), and build with it.
+lane_platforms() {
+  local t name log
+  for t in "$windows_target:Windows" "${thumb_targets[0]}:bare-metal targets"; do
+    name=${t#*:}
+    t=${t%%:*}
+    log=$(mktemp)
+    if cargo build -p shmsync --lib --target "$t" >"$log" 2>&1; then
+      cat "$log"
+      echo "building for $t without the spin feature succeeded; it must fail"
+      return 1
+    fi
+    cat "$log"
+    grep -q "no wait/wake backend for $name" "$log" ||
+      { echo "the error for $t does not name '$name'"; return 1; }
+    grep -q 'enable the `spin`' "$log" || { echo "the error for $t does not name the opt-in"; return 1; }
+    rm -f "$log"
+    x cargo build -p shmsync --lib --target "$t" --features spin
+  done
+}
+
+# The library crates (not the examples and benches, whose peers may need newer compilers)
+# with the declared rust-version: every test of theirs builds and passes.
+lane_msrv() {
+  x cargo "+$msrv" test -p shmsync-arch -p shmsync-hal -p shmsync-derive -p shmsync --lib --tests --no-fail-fast
+}
+
+lane_package() { x bash ci/package-check.sh; }
 
 # Miri: in-process tests only. Tests that fork or map MAP_SHARED memory are
 # `#[cfg(not(miri))]` in their crates (Miri can do neither); lanes test and qemu-aarch64

@@ -10,6 +10,7 @@
 //!
 //! Every item here is *wait-free*: bounded steps, no syscall, no allocation.
 #![no_std]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod backoff;
 mod cache_padded;

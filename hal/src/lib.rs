@@ -49,9 +49,35 @@
 //! On Apple targets the backend is chosen at run time (see [`init`]; call it at start-up).
 //! The `app-store-safe` feature leaves the private ulock API out of the binary entirely.
 #![no_std]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 #[cfg(feature = "std")]
 extern crate std;
+
+// Platforms are stated, not guessed: an OS with no wait/wake backend would otherwise get
+// the spin backend silently (wakes are no-ops, waiters busy-wait, and off Unix the clock
+// is virtual). Building there needs the explicit `spin` opt-in; the error names the target.
+macro_rules! no_backend {
+    ($($cfg:meta => $name:literal),* $(,)?) => {$(
+        #[cfg(all($cfg, not(feature = "spin")))]
+        compile_error!(concat!(
+            "shmsync-hal has no wait/wake backend for ", $name, " (only Linux, Android and ",
+            "Apple OSes have one). To build with the spin backend anyway, enable the `spin` ",
+            "feature (`shmsync/spin` or `shmsync-hal/spin`): waiters then busy-wait on the ",
+            "CPU, wakes do nothing, and without an OS clock (see `clock::set_source`) ",
+            "timeouts count virtual time. It is meant for bare-metal targets."
+        ));
+    )*};
+}
+no_backend! {
+    target_os = "windows" => "Windows",
+    target_os = "none" => "bare-metal targets (target_os = \"none\")",
+    target_family = "wasm" => "WebAssembly",
+    all(
+        not(any(target_os = "linux", target_os = "android", target_vendor = "apple")),
+        not(any(target_os = "windows", target_os = "none", target_family = "wasm"))
+    ) => "this operating system (a Unix without a supported wait/wake syscall, or another OS)",
+}
 
 pub mod atomic;
 mod backend;
@@ -80,7 +106,7 @@ pub mod mach;
 
 #[cfg(all(feature = "std", unix))]
 pub mod shm;
-#[cfg(all(feature = "std", unix))]
+#[cfg(all(feature = "testing", unix))]
 pub mod testing;
 
 pub use backend::{Backend, WakeProtocol, backend, init};

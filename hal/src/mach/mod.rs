@@ -53,7 +53,10 @@ mod loom_tests;
 #[cfg(all(test, not(loom)))]
 mod tests;
 
+// Test scaffolding (the Linux stand-in for Mach semaphores), public only so the crate's
+// integration tests reach it: no API promise.
 #[cfg(all(any(target_os = "linux", target_os = "android"), not(all(loom, test))))]
+#[doc(hidden)]
 pub mod standin;
 
 #[cfg(target_vendor = "apple")]
