@@ -263,6 +263,8 @@ lane_clippy_cross() {
 
 lane_test() {
   x cargo test --workspace --no-fail-fast
+  # The README's quick start (tests/readme.rs proves it is this file) runs as is.
+  x cargo run --example quickstart --features std
   local p
   for p in $(metadata | python3 ci/cargo-json.py with-feature count-syscalls); do
     x cargo test -p "$p" --features count-syscalls --no-fail-fast
