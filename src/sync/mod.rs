@@ -42,6 +42,8 @@
 
 mod condvar;
 mod event;
+#[cfg_attr(not(feature = "test-hooks"), allow(dead_code))]
+mod hooks;
 mod mutex;
 mod owner;
 mod rwlock;
@@ -54,8 +56,17 @@ mod loom_tests;
 pub use condvar::{Condvar, WaitTimeoutResult};
 pub use event::{AutoResetEvent, ManualResetEvent};
 pub use mutex::{LockResult, Mutex, MutexGuard, OWNER_CHECK_PERIOD, TryLockError};
-pub use rwlock::{RwLock, RwLockReadGuard, RwLockWriteGuard};
+pub use rwlock::{RwLock, RwLockReadGuard, RwLockWriteGuard, WRITER_STALL_PERIOD};
 pub use semaphore::{Semaphore, SemaphoreOverflow};
+
+/// Test hooks for cross-process death tests (`test-hooks` feature; not a stable API).
+#[cfg(feature = "test-hooks")]
+#[doc(hidden)]
+pub mod test_hooks {
+    pub use super::hooks::Site;
+    #[cfg(not(all(loom, test)))]
+    pub use super::hooks::set_hook;
+}
 
 use core::fmt;
 
