@@ -41,7 +41,7 @@ declare -A about=(
   [fmt]="rustfmt --check (workspace and ci/ crates); the workflow lists the same lanes"
   [clippy]="clippy -D warnings, host, all targets, default and all features"
   [clippy-cross]="clippy -D warnings for both Apple targets (default, app-store-safe) and the thumb targets"
-  [test]="cargo test --workspace on the host (futex backend), plus count-syscalls runs"
+  [test]="cargo test --workspace on the host (futex backend), plus count-syscalls (+test-hooks) runs"
   [asm]="disassembly shows cpu_relax emits pause (x86_64) and isb (aarch64)"
   [apple-link]="zigbuild links Mach-O tests+examples for both Apple targets and feature sets; symbol audit and its self-test"
   [no-std]="arch, hal and core build for thumbv7em-none-eabihf and thumbv6m-none-eabi"
@@ -253,9 +253,18 @@ lane_clippy_cross() {
 
 lane_test() {
   x cargo test --workspace --no-fail-fast
-  local p
-  for p in $(metadata | python3 ci/cargo-json.py with-feature count-syscalls); do
-    x cargo test -p "$p" --features count-syscalls --no-fail-fast
+  local p fs counting hooked
+  counting=$(metadata | python3 ci/cargo-json.py with-feature count-syscalls)
+  # test-hooks: the forced death interleavings (tests/locks_death.rs). It rides along in the
+  # count-syscalls run of a package that has both, so the suite is not built a third time.
+  hooked=$(metadata | python3 ci/cargo-json.py with-feature test-hooks)
+  for p in $counting; do
+    fs=count-syscalls
+    grep -qx "$p" <<<"$hooked" && fs+=,test-hooks
+    x cargo test -p "$p" --features "$fs" --no-fail-fast
+  done
+  for p in $hooked; do
+    grep -qx "$p" <<<"$counting" || x cargo test -p "$p" --features test-hooks --no-fail-fast
   done
 }
 

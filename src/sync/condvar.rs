@@ -167,6 +167,16 @@ impl Condvar {
         }
     }
 
+    /// loom only: a waiter that dies as soon as it is woken — counted, mutex released,
+    /// asleep; then gone without re-taking the mutex or uncounting.
+    #[cfg(all(loom, test))]
+    pub(crate) fn loom_dying_waiter<T: ShmSafe>(&self, guard: MutexGuard<'_, T>) {
+        self.waiters.fetch_add(1, Ordering::Relaxed);
+        let seq = self.seq.load(Ordering::Relaxed);
+        drop(guard);
+        let _ = shim::wait_until(&self.seq, seq, None);
+    }
+
     /// Wakes every waiter. Real-time class: **may wake** — one atomic load and no syscall
     /// when nobody waits; otherwise one increment and one wake syscall.
     #[inline]

@@ -103,6 +103,16 @@ impl Core {
         got
     }
 
+    /// loom only: a waiter that dies as soon as it is woken (see `Semaphore`'s).
+    #[cfg(all(loom, test))]
+    fn loom_dying_waiter(&self) {
+        self.waiters.fetch_add(1, Ordering::SeqCst);
+        shim::dekker_fence();
+        if self.state.load(Ordering::SeqCst) == UNSET {
+            let _ = shim::wait_until(&self.state, UNSET, None);
+        }
+    }
+
     #[inline]
     fn set(&self, all: bool) {
         // Only an UNSET → set transition can have sleepers to wake: a sleeper sleeps only
@@ -203,6 +213,13 @@ macro_rules! event {
             pub fn wait_until(&self, deadline: Option<Instant>) -> bool {
                 rtsan_blocking!($rt_wait_until);
                 self.core.wait_until($consume, deadline)
+            }
+
+            /// loom only: a waiter that dies as soon as it is woken.
+            #[cfg(all(loom, test))]
+            #[allow(dead_code)]
+            pub(crate) fn loom_dying_waiter(&self) {
+                self.core.loom_dying_waiter();
             }
 
             /// True if set (a snapshot; consumes nothing). Real-time class: wait-free.

@@ -379,6 +379,12 @@ impl<T: ShmSafe> RwLock<T> {
         }
     }
 
+    /// loom only: a writer that announced itself and died while waiting (its count stays).
+    #[cfg(all(loom, test))]
+    pub(crate) fn loom_dead_waiting_writer(&self) {
+        self.announce();
+    }
+
     /// Mutable access without locking (`&mut self`: nobody else in this process can
     /// reach it; use only while no other process maps the memory). Real-time class:
     /// wait-free.

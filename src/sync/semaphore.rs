@@ -206,6 +206,17 @@ impl Semaphore {
         Ok(())
     }
 
+    /// loom only: a waiter whose process dies at the worst moment — it counts itself,
+    /// sleeps while the count is 0, and then vanishes without taking a unit or uncounting.
+    #[cfg(all(loom, test))]
+    pub(crate) fn loom_dying_waiter(&self) {
+        self.waiters.fetch_add(1, Ordering::SeqCst);
+        shim::dekker_fence();
+        if self.count.load(Ordering::SeqCst) == 0 {
+            let _ = shim::wait_until(&self.count, 0, None);
+        }
+    }
+
     /// Units available now (a snapshot). Real-time class: wait-free.
     pub fn count(&self) -> u32 {
         self.count.load(Ordering::Relaxed)
