@@ -38,9 +38,13 @@
 //! # App Store
 //! `proc_pidinfo` is declared in `libproc.h`, which Apple ships in the SDK but does not
 //! document as public API; `libproc` is not covered by Apple's API promise for App Store
-//! review. The `app-store-safe` build still imports `_proc_pidinfo` (and `_kill`) from
-//! libSystem: it is not a `__`-prefixed private symbol and apps on the store use it, but a
-//! reviewer who rejects libproc would have to reject this too (the README lists it).
+//! review. The `app-store-safe` build still imports exactly one libproc function,
+//! `_proc_pidinfo` (plus POSIX `_kill`), from libSystem — listed with `llvm-nm -m -u` on the
+//! zigbuilt `hal/tests/darwin_liveness.rs` binaries for both Apple targets, which
+//! `ci/audit-apple-symbols.sh --profile app-store-safe` passes. It is not a `__`-prefixed
+//! private symbol, but an App Store review that holds libproc to the public-API rule would
+//! flag it; without it a lock can only learn of a holder's death from `kill(pid, 0)` →
+//! `ESRCH` (no zombie, no pid-reuse detection).
 
 // Off macOS only the unit tests use it.
 #![cfg_attr(not(target_os = "macos"), allow(dead_code))]

@@ -177,6 +177,14 @@ impl Condvar {
         let _ = shim::wait_until(&self.seq, seq, None);
     }
 
+    /// loom only: the dying waiter's kernel wait vanishes (called after the live waiter
+    /// finished on its own).
+    #[cfg(all(loom, test))]
+    pub(crate) fn loom_reap_dying_waiter(&self) {
+        self.seq.fetch_add(1, Ordering::Relaxed);
+        shim::wake_all(&self.seq);
+    }
+
     /// Wakes every waiter. Real-time class: **may wake** — one atomic load and no syscall
     /// when nobody waits; otherwise one increment and one wake syscall.
     #[inline]

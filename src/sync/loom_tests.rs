@@ -197,8 +197,11 @@ fn loom_semaphore_woken_waiter_dies() {
         };
         s.post(1).unwrap();
         waiter.join().unwrap();
-        dying.join().unwrap();
         assert_eq!(s.count(), 0, "the live waiter took the one unit");
+        // The live waiter finished on its own. A dying waiter that was never woken (or has
+        // not arrived) would sleep on: another unit releases it so the model can end.
+        s.post(1).unwrap();
+        dying.join().unwrap();
     });
 }
 
@@ -217,8 +220,10 @@ fn loom_auto_event_woken_waiter_dies() {
         };
         e.set();
         waiter.join().unwrap();
-        dying.join().unwrap();
         assert!(!e.is_set(), "the live waiter consumed the set");
+        // Release a dying waiter that was never woken (it consumes nothing).
+        e.set();
+        dying.join().unwrap();
     });
 }
 
@@ -249,6 +254,8 @@ fn loom_condvar_woken_waiter_dies() {
         *pair.0.lock().unwrap() = 1;
         pair.1.notify_one();
         waiter.join().unwrap();
+        // Release a dying waiter that was never woken (the flag keeps a late one out).
+        pair.1.loom_reap_dying_waiter();
         dying.join().unwrap();
     });
 }
