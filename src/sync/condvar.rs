@@ -148,7 +148,7 @@ impl Condvar {
 
     /// Wakes one waiter — or, when two or more are counted, every waiter (allowed: wake-ups
     /// may be spurious), so that a woken waiter whose process dies before it re-takes the
-    /// mutex cannot strand the others (see the [module docs](self#a-woken-waiter-that-dies)).
+    /// mutex cannot strand the others (see [Waiters that die](super#waiters-that-die)).
     ///
     /// Real-time class: **may wake** — one atomic load and no syscall when nobody waits;
     /// otherwise one increment and one wake syscall.

@@ -91,8 +91,8 @@ const fn epoch(w: u32) -> u32 {
 }
 
 /// How long a blocked reader watches a free lock with writers announced and nothing
-/// happening before it declares the announcements stale (see the [module
-/// docs](self#a-waiting-writer-that-dies)): 10 ms, the mutex's
+/// happening before it declares the announcements stale (see [Waiters that
+/// die](super#waiters-that-die); the protocol is in `rwlock.rs`'s module docs): 10 ms, the mutex's
 /// [`OWNER_CHECK_PERIOD`](super::OWNER_CHECK_PERIOD). A live waiting writer is woken the
 /// moment the lock becomes free and takes it within microseconds, so a free lock that stays
 /// announced for this long has a dead, stopped or badly starved writer; the price of being
@@ -101,6 +101,11 @@ const fn epoch(w: u32) -> u32 {
 pub const WRITER_STALL_PERIOD: Duration = Duration::from_millis(10);
 
 /// A reader-writer lock protecting a `T`, placed in shared memory.
+///
+/// Writers are preferred: while a writer waits, new readers wait too. A writer whose
+/// process dies while waiting keeps readers out for about one [`WRITER_STALL_PERIOD`]
+/// (a blocked reader then declares its announcement stale and enters; see [Waiters that
+/// die](super#waiters-that-die)). A process that dies *holding* the lock leaves it held.
 ///
 /// Layout (`#[repr(C)]`): `state` at 0, `writers_waiting` at 4, `seq` at 8, `sleepers` at
 /// 12, the data at 16 (for `align_of::<T>() <= 16`). All-zero = unlocked around an all-zero

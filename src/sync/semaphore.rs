@@ -170,8 +170,8 @@ impl Semaphore {
 
     /// Adds `n` units and wakes sleepers: one when `n == 1` and one waiter is counted, all
     /// otherwise (each takes one unit; the rest sleep again), so a woken waiter that dies
-    /// before taking its unit cannot strand another (see the [module
-    /// docs](self#a-woken-waiter-that-dies)). `Err` when the count would overflow
+    /// before taking its unit cannot strand another (see [Waiters that
+    /// die](super#waiters-that-die)). `Err` when the count would overflow
     /// `u32::MAX`.
     ///
     /// Real-time class: **may wake** — a compare-exchange and one atomic load, no syscall
