@@ -44,7 +44,7 @@ declare -A about=(
   [fmt]="rustfmt --check (workspace and ci/ crates); the workflow lists the same lanes"
   [clippy]="clippy -D warnings, host, all targets, default and all features"
   [clippy-cross]="clippy -D warnings for both Apple targets (default, app-store-safe) and the thumb targets"
-  [test]="cargo test --workspace on the host (futex backend), plus count-syscalls runs"
+  [test]="cargo test --workspace on the host (futex backend), plus count-syscalls (+test-hooks) runs"
   [asm]="disassembly shows cpu_relax emits pause (x86_64) and isb (aarch64)"
   [apple-link]="zigbuild links Mach-O tests+examples for both Apple targets and feature sets; symbol audit and its self-test"
   [no-std]="arch, hal and core (with and without the derive feature) build for thumbv7em-none-eabihf and thumbv6m-none-eabi (with the spin opt-in)"
@@ -265,9 +265,18 @@ lane_test() {
   x cargo test --workspace --no-fail-fast
   # The README's quick start (tests/readme.rs proves it is this file) runs as is.
   x cargo run --example quickstart --features std
-  local p
-  for p in $(metadata | python3 ci/cargo-json.py with-feature count-syscalls); do
-    x cargo test -p "$p" --features count-syscalls --no-fail-fast
+  local p fs counting hooked
+  counting=$(metadata | python3 ci/cargo-json.py with-feature count-syscalls)
+  # test-hooks: the forced death interleavings (tests/locks_death.rs). It rides along in the
+  # count-syscalls run of a package that has both, so the suite is not built a third time.
+  hooked=$(metadata | python3 ci/cargo-json.py with-feature test-hooks)
+  for p in $counting; do
+    fs=count-syscalls
+    grep -qx "$p" <<<"$hooked" && fs+=,test-hooks
+    x cargo test -p "$p" --features "$fs" --no-fail-fast
+  done
+  for p in $hooked; do
+    grep -qx "$p" <<<"$counting" || x cargo test -p "$p" --features test-hooks --no-fail-fast
   done
 }
 
@@ -385,8 +394,11 @@ lane_package() { x bash ci/package-check.sh; }
 # Miri: in-process tests only. Tests that fork or map MAP_SHARED memory are
 # `#[cfg(not(miri))]` in their crates (Miri can do neither); lanes test and qemu-aarch64
 # run them. Cargo keeps Miri's builds under target/miri.
+# test-hooks: tests/locks_stall.rs (the death windows between threads, including the RwLock's
+# time-based stale check on Miri's clock) only exists with it.
 miri() {
-  x env MIRIFLAGS="${SHMSYNC_CI_MIRIFLAGS:-}" cargo +nightly miri test --workspace --no-fail-fast "$@"
+  x env MIRIFLAGS="${SHMSYNC_CI_MIRIFLAGS:-}" cargo +nightly miri test --workspace --no-fail-fast \
+    --features shmsync/test-hooks "$@"
 }
 lane_miri_host() { miri; }
 # On the Apple targets Miri must really execute the os_sync backend (it shims dlsym and

@@ -111,3 +111,45 @@ fn contended_unlock_wakes_once_per_park() {
         assert_eq!(mine.wakes, 1, "one wake for the parked locker");
     });
 }
+
+#[test]
+fn waking_several_parked_waiters_is_still_one_wake_syscall() {
+    // With two waiters counted, `post(1)` / `set` / `notify_one` wake every sleeper (so a
+    // woken waiter that dies cannot strand the other): the waker still makes one syscall.
+    let sem = Semaphore::new(0);
+    let ev = AutoResetEvent::new();
+    let m = Mutex::new(0u32);
+    let cv = Condvar::new();
+    std::thread::scope(|s| {
+        for _ in 0..2 {
+            s.spawn(|| sem.wait());
+            s.spawn(|| ev.wait());
+            s.spawn(|| {
+                let mut g = m.lock().unwrap();
+                while *g == 0 {
+                    g = cv.wait(g).unwrap();
+                }
+            });
+        }
+        std::thread::sleep(Duration::from_millis(50));
+        let before = snapshot();
+        sem.post(1).unwrap();
+        ev.set();
+        *m.lock().unwrap() = 1;
+        cv.notify_one();
+        let d = snapshot() - before;
+        // At most one per call (fewer only if a waiter had not parked yet on a slow box).
+        assert!(d.wakes <= 3, "more than one wake syscall per call: {d:?}");
+        assert!(d.wakes >= 1, "nobody was woken: {d:?}");
+        // Release the second semaphore and event waiter (sets coalesce: repeat until a set
+        // stays unconsumed, i.e. both event waiters are gone).
+        sem.post(1).unwrap();
+        loop {
+            ev.set();
+            std::thread::sleep(Duration::from_millis(5));
+            if ev.is_set() {
+                break;
+            }
+        }
+    });
+}

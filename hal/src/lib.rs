@@ -92,6 +92,9 @@ mod darwin;
 mod futex;
 // The Darwin backends' errno policy, retry loop and unit conversions: compiled where they
 // are used and, for their unit tests, on every host.
+// The macOS liveness decision; target-independent so its tests run on every host.
+#[cfg(any(test, target_os = "macos"))]
+mod pidinfo;
 #[cfg(any(test, target_vendor = "apple"))]
 mod retry;
 #[cfg(any(test, target_vendor = "apple"))]

@@ -284,7 +284,12 @@ mod imp {
 
 #[cfg(target_os = "macos")]
 mod imp {
+    //! macOS: one `proc_pidinfo(pid, PROC_PIDTBSDINFO)` call (status and start time at
+    //! microsecond resolution), and `kill(pid, 0)` when that is refused. What the answers
+    //! mean — `ESRCH` or `SZOMB` → gone, `EPERM` → unknown (never dead), the token from
+    //! the start time — is decided in `crate::pidinfo`, whose table tests run on every host.
     use super::{Liveness, OwnerId};
+    use crate::pidinfo::{self, Answer, Kill, PROC_PIDTBSDINFO_SIZE, ProcBsdInfo};
 
     pub(super) enum Start {
         Running(u32),
@@ -292,49 +297,40 @@ mod imp {
         Unknown,
     }
 
-    pub(super) fn start_info(pid: u32) -> Start {
-        // SAFETY: an all-zero proc_bsdinfo (integers and byte arrays) is a valid value.
-        let mut info: libc::proc_bsdinfo = unsafe { core::mem::zeroed() };
-        let size = core::mem::size_of::<libc::proc_bsdinfo>() as libc::c_int;
-        // SAFETY: `info` is writable for `size` bytes.
-        let r = unsafe {
+    fn ask(pid: u32) -> Answer {
+        let mut info = ProcBsdInfo::ZERO;
+        // SAFETY: `info` is a `#[repr(C)]` `struct proc_bsdinfo` (size and offsets checked
+        // against the SDK header in `pidinfo`), writable for the size we pass.
+        let ret = unsafe {
             libc::proc_pidinfo(
                 pid as libc::c_int,
-                libc::PROC_PIDTBSDINFO,
+                pidinfo::darwin::PROC_PIDTBSDINFO,
                 0,
                 (&raw mut info).cast(),
-                size,
+                PROC_PIDTBSDINFO_SIZE as libc::c_int,
             )
         };
-        if r == size {
-            if info.pbi_status == libc::SZOMB {
-                return Start::Gone;
+        let errno = if ret <= 0 { crate::unix::errno() } else { 0 };
+        pidinfo::judge(pid, ret, errno, &info, || {
+            // SAFETY: signal 0 performs only the existence and permission checks.
+            if unsafe { libc::kill(pid as libc::pid_t, 0) } == 0 {
+                Kill::Exists
+            } else {
+                Kill::Errno(crate::unix::errno())
             }
-            let us = info
-                .pbi_start_tvsec
-                .wrapping_mul(1_000_000)
-                .wrapping_add(info.pbi_start_tvusec);
-            return Start::Running((us ^ (us >> 32)) as u32);
-        }
-        if crate::unix::errno() == libc::ESRCH {
-            return Start::Gone;
-        }
-        // Not allowed to look (App Sandbox): ask kill(pid, 0), which still tells ESRCH.
-        // SAFETY: signal 0 performs only the existence and permission checks.
-        let k = unsafe { libc::kill(pid as libc::pid_t, 0) };
-        if k != 0 && crate::unix::errno() == libc::ESRCH {
-            Start::Gone
-        } else {
-            Start::Unknown
+        })
+    }
+
+    pub(super) fn start_info(pid: u32) -> Start {
+        match ask(pid) {
+            Answer::Running(t) => Start::Running(t),
+            Answer::Gone => Start::Gone,
+            Answer::Unknown => Start::Unknown,
         }
     }
 
     pub(super) fn liveness(owner: OwnerId) -> Liveness {
-        match start_info(owner.pid) {
-            Start::Running(t) if t == owner.token || owner.token == 0 => Liveness::Alive,
-            Start::Running(_) | Start::Gone => Liveness::Dead,
-            Start::Unknown => Liveness::Unknown,
-        }
+        pidinfo::liveness(ask(owner.pid), owner.token)
     }
 }
 

@@ -7,6 +7,19 @@
 //! between "about to sleep" and "awake again"; a notify that reads 0 there does nothing
 //! else: one atomic load, no syscall.
 //!
+//! # A woken waiter that dies
+//! A waiter woken by `notify_one` may be SIGKILLed before it re-takes the mutex and
+//! re-checks its condition; with a kernel wake-one its wake-up would die with it and the
+//! other waiters would sleep on although the condition holds. So `notify_one` wakes one
+//! thread only when `waiters` reads 1 and wakes all otherwise. Exact, without timers:
+//! every waiter that a notification must reach counted itself under the mutex before the
+//! notifier changed the condition under that mutex, so the notifier's load sees it; a
+//! waiter counted later reads `seq` after that change and checks the condition itself.
+//! With one counted waiter it is the only sleeper the notification concerns; with two or
+//! more, all wake and re-check. Cost: with two or more waiters `notify_one` is a
+//! `notify_all` (they then queue on the mutex); a waiter that dies while counted keeps
+//! `waiters` one too high, so later notifications make a wake syscall nobody needed.
+//!
 //! ```
 //! use shmsync::sync::{Condvar, Mutex};
 //! static READY: Mutex<u32> = Mutex::new(0);
@@ -24,6 +37,7 @@
 //! ```
 
 use super::OwnerDead;
+use super::hooks::{self, Site};
 use super::mutex::{LockResult, MutexGuard};
 use super::shim::{self, AtomicU32, Instant, Ordering, Wait, maybe_const_fn};
 use crate::ShmSafe;
@@ -121,6 +135,9 @@ impl Condvar {
         let seq = self.seq.load(Ordering::Relaxed);
         drop(guard);
         let woke = shim::wait_until(&self.seq, seq, deadline);
+        // Woken (or timed out): dying here must not strand a notification (see
+        // `notify_one`).
+        hooks::call(Site::CondvarWoken);
         self.waiters.fetch_sub(1, Ordering::Relaxed);
         let result = WaitTimeoutResult(woke == Wait::TimedOut);
         match mutex.lock() {
@@ -129,14 +146,43 @@ impl Condvar {
         }
     }
 
-    /// Wakes one waiter. Real-time class: **may wake** — one atomic load and no syscall
-    /// when nobody waits; otherwise one increment and one wake syscall.
+    /// Wakes one waiter — or, when two or more are counted, every waiter (allowed: wake-ups
+    /// may be spurious), so that a woken waiter whose process dies before it re-takes the
+    /// mutex cannot strand the others (see [Waiters that die](super#waiters-that-die)).
+    ///
+    /// Real-time class: **may wake** — one atomic load and no syscall when nobody waits;
+    /// otherwise one increment and one wake syscall.
     #[inline]
     pub fn notify_one(&self) {
-        if self.waiters.load(Ordering::Relaxed) != 0 {
-            self.seq.fetch_add(1, Ordering::Relaxed);
-            shim::wake_one(&self.seq);
+        match self.waiters.load(Ordering::Relaxed) {
+            0 => {}
+            1 => {
+                self.seq.fetch_add(1, Ordering::Relaxed);
+                shim::wake_one(&self.seq);
+            }
+            _ => {
+                self.seq.fetch_add(1, Ordering::Relaxed);
+                shim::wake_all(&self.seq);
+            }
         }
+    }
+
+    /// loom only: a waiter that dies as soon as it is woken — counted, mutex released,
+    /// asleep; then gone without re-taking the mutex or uncounting.
+    #[cfg(all(loom, test))]
+    pub(crate) fn loom_dying_waiter<T: ShmSafe>(&self, guard: MutexGuard<'_, T>) {
+        self.waiters.fetch_add(1, Ordering::Relaxed);
+        let seq = self.seq.load(Ordering::Relaxed);
+        drop(guard);
+        let _ = shim::wait_until(&self.seq, seq, None);
+    }
+
+    /// loom only: the dying waiter's kernel wait vanishes (called after the live waiter
+    /// finished on its own).
+    #[cfg(all(loom, test))]
+    pub(crate) fn loom_reap_dying_waiter(&self) {
+        self.seq.fetch_add(1, Ordering::Relaxed);
+        shim::wake_all(&self.seq);
     }
 
     /// Wakes every waiter. Real-time class: **may wake** — one atomic load and no syscall

@@ -12,6 +12,17 @@
 //! * **Manual-reset**: stays set, releasing every waiter, until [`reset`](ManualResetEvent::reset);
 //!   `set` wakes all sleepers.
 //!
+//! # A woken waiter that dies
+//! A waiter woken by `set` may be SIGKILLed before it consumes (auto-reset) or returns. An
+//! auto-reset `set` therefore wakes one sleeper only when `waiters` reads 1 — then the
+//! woken thread is the only one that can be asleep, and a waiter counted after `set`'s
+//! `SeqCst` load sees the set before it sleeps — and every sleeper otherwise, so one
+//! dead waiter cannot strand another while the event stays set (the same exact argument
+//! as the [semaphore's](super::Semaphore); no periodic re-check). A manual-reset `set`
+//! always wakes every sleeper. Cost: with two or more parked waiters an auto-reset `set`
+//! wakes all of them and all but one sleep again; a waiter that dies while counted leaves
+//! `waiters` one too high, so later sets make a wake syscall nobody needed.
+//!
 //! ```
 //! use shmsync::sync::AutoResetEvent;
 //! static READY: AutoResetEvent = AutoResetEvent::new();
@@ -20,6 +31,7 @@
 //! assert!(!READY.try_wait(), "the wait consumed the set");
 //! ```
 
+use super::hooks::{self, Site};
 use super::shim::{self, AtomicU32, Instant, Ordering, Wait, maybe_const_fn};
 #[cfg(not(all(loom, test)))]
 use crate::ShmSafe;
@@ -84,24 +96,37 @@ impl Core {
             {
                 break self.try_take(consume, Ordering::Acquire);
             }
+            // Woken (or spuriously): dying here must not strand the set (see `set`).
+            hooks::call(Site::EventWoken);
         };
         self.waiters.fetch_sub(1, Ordering::Relaxed);
         got
+    }
+
+    /// loom only: a waiter that dies as soon as it is woken (see `Semaphore`'s).
+    #[cfg(all(loom, test))]
+    fn loom_dying_waiter(&self) {
+        self.waiters.fetch_add(1, Ordering::SeqCst);
+        shim::dekker_fence();
+        if self.state.load(Ordering::SeqCst) == UNSET {
+            let _ = shim::wait_until(&self.state, UNSET, None);
+        }
     }
 
     #[inline]
     fn set(&self, all: bool) {
         // Only an UNSET → set transition can have sleepers to wake: a sleeper sleeps only
         // while the word is UNSET, and whoever set it before woke it.
-        if self.state.swap(SET, Ordering::SeqCst) == UNSET && {
-            shim::dekker_fence();
-            self.waiters.load(Ordering::SeqCst) != 0
-        } {
-            if all {
-                shim::wake_all(&self.state);
-            } else {
-                shim::wake_one(&self.state);
-            }
+        if self.state.swap(SET, Ordering::SeqCst) != UNSET {
+            return;
+        }
+        shim::dekker_fence();
+        match self.waiters.load(Ordering::SeqCst) {
+            0 => {}
+            // One counted waiter and one waiter to release: it is the only sleeper.
+            1 if !all => shim::wake_one(&self.state),
+            // Everybody, or several waiters that a woken one's death could strand.
+            _ => shim::wake_all(&self.state),
         }
     }
 }
@@ -188,6 +213,13 @@ macro_rules! event {
             pub fn wait_until(&self, deadline: Option<Instant>) -> bool {
                 rtsan_blocking!($rt_wait_until);
                 self.core.wait_until($consume, deadline)
+            }
+
+            /// loom only: a waiter that dies as soon as it is woken.
+            #[cfg(all(loom, test))]
+            #[allow(dead_code)]
+            pub(crate) fn loom_dying_waiter(&self) {
+                self.core.loom_dying_waiter();
             }
 
             /// True if set (a snapshot; consumes nothing). Real-time class: wait-free.

@@ -179,3 +179,114 @@ fn loom_manual_event_releases_all() {
         assert!(e.is_set());
     });
 }
+
+/// Semaphore: two waiters, one post; the waiter the kernel wakes dies before it takes the
+/// unit. The other must still get it (a lost wake-up is a loom deadlock). Fails with a
+/// plain wake-one policy. Three threads besides main: bounded to 3 preemptions.
+#[test]
+fn loom_semaphore_woken_waiter_dies() {
+    bounded(3).check(|| {
+        let s = Arc::new(Semaphore::new(0));
+        let dying = {
+            let s = s.clone();
+            thread::spawn(move || s.loom_dying_waiter())
+        };
+        let waiter = {
+            let s = s.clone();
+            thread::spawn(move || s.wait())
+        };
+        s.post(1).unwrap();
+        waiter.join().unwrap();
+        assert_eq!(s.count(), 0, "the live waiter took the one unit");
+        // The live waiter finished on its own. A dying waiter that was never woken (or has
+        // not arrived) would sleep on: another unit releases it so the model can end.
+        s.post(1).unwrap();
+        dying.join().unwrap();
+    });
+}
+
+/// Auto-reset event: as above, for `set`.
+#[test]
+fn loom_auto_event_woken_waiter_dies() {
+    bounded(3).check(|| {
+        let e = Arc::new(AutoResetEvent::new());
+        let dying = {
+            let e = e.clone();
+            thread::spawn(move || e.loom_dying_waiter())
+        };
+        let waiter = {
+            let e = e.clone();
+            thread::spawn(move || e.wait())
+        };
+        e.set();
+        waiter.join().unwrap();
+        assert!(!e.is_set(), "the live waiter consumed the set");
+        // Release a dying waiter that was never woken (it consumes nothing).
+        e.set();
+        dying.join().unwrap();
+    });
+}
+
+/// Condvar: two waiters, one `notify_one` after the condition changed; the woken one dies
+/// before re-taking the mutex. The other must still see the condition.
+#[test]
+fn loom_condvar_woken_waiter_dies() {
+    bounded(2).check(|| {
+        let pair = Arc::new((Mutex::new(0u32), Condvar::new()));
+        let dying = {
+            let p = pair.clone();
+            thread::spawn(move || {
+                let g = p.0.lock().unwrap();
+                if *g == 0 {
+                    p.1.loom_dying_waiter(g);
+                }
+            })
+        };
+        let waiter = {
+            let p = pair.clone();
+            thread::spawn(move || {
+                let mut g = p.0.lock().unwrap();
+                while *g == 0 {
+                    g = p.1.wait(g).unwrap();
+                }
+            })
+        };
+        *pair.0.lock().unwrap() = 1;
+        pair.1.notify_one();
+        waiter.join().unwrap();
+        // Release a dying waiter that was never woken (the flag keeps a late one out).
+        pair.1.loom_reap_dying_waiter();
+        dying.join().unwrap();
+    });
+}
+
+/// RwLock: a writer died while waiting (its announcement stays); a reader and a live
+/// writer still get through, exclusively, and the reader never hangs on the stale count.
+#[test]
+fn loom_rwlock_dead_waiting_writer() {
+    bounded(3).check(|| {
+        let l = Arc::new(RwLock::new(0u32));
+        l.loom_dead_waiting_writer();
+        let inside_w = Arc::new(AtomicU32::new(0));
+        let w = {
+            let (l, inside_w) = (l.clone(), inside_w.clone());
+            thread::spawn(move || {
+                let mut g = l.write();
+                inside_w.store(1, Ordering::SeqCst);
+                *g += 1;
+                inside_w.store(0, Ordering::SeqCst);
+            })
+        };
+        {
+            let g = l.read();
+            assert_eq!(
+                inside_w.load(Ordering::SeqCst),
+                0,
+                "reader inside with a writer"
+            );
+            assert!(*g <= 1);
+        }
+        w.join().unwrap();
+        assert_eq!(*l.read(), 1);
+    });
+}

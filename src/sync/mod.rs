@@ -18,6 +18,26 @@
 //! | [`RwLock`] | one compare-exchange | an event counter | its sleeper count is non-zero |
 //! | events | one swap / load | the state (while unset) | it was unset and waiters exist |
 //!
+//! # Waiters that die
+//! A waiter's process may be SIGKILLed at any point of a wait, including the worst one:
+//! after a `post` / `set` / `notify_one` woke it and before it consumed. No untimed wait
+//! then sleeps on while what it waits for is there:
+//!
+//! * [`Semaphore::post`], [`AutoResetEvent::set`] and [`Condvar::notify_one`] wake one
+//!   sleeper only when exactly one waiter is counted (then it is provably the only sleeper,
+//!   and later waiters see the change before they sleep) and every sleeper otherwise, so
+//!   one dead woken waiter leaves the others awake. Exact, no timer: idle waiters never wake
+//!   on their own. [`ManualResetEvent::set`] always wakes everyone.
+//! * An [`RwLock`] writer that dies while waiting leaves an announcement that would keep
+//!   readers out of a free lock; a blocked reader declares it stale after
+//!   [`WRITER_STALL_PERIOD`] of a free, announced, otherwise idle lock (fairness is the only
+//!   thing at stake: exclusion is decided by the lock word alone).
+//! * What stays: a dead waiter's count in a `waiters`/`sleepers` word, which only makes
+//!   later wakers issue a wake syscall nobody needed.
+//!
+//! Tested by forcing the window across processes (`tests/locks_death.rs`, `test-hooks`
+//! feature) and in loom models with a waiter that vanishes once woken.
+//!
 //! # Owner death: how liveness is decided
 //! A [`Mutex`] records its holder's process id in its state word and the holder's
 //! start-time token beside it. A locker that has been parked for [`OWNER_CHECK_PERIOD`]
@@ -42,6 +62,8 @@
 
 mod condvar;
 mod event;
+#[cfg_attr(not(feature = "test-hooks"), allow(dead_code))]
+mod hooks;
 mod mutex;
 mod owner;
 mod rwlock;
@@ -54,8 +76,17 @@ mod loom_tests;
 pub use condvar::{Condvar, WaitTimeoutResult};
 pub use event::{AutoResetEvent, ManualResetEvent};
 pub use mutex::{LockResult, Mutex, MutexGuard, OWNER_CHECK_PERIOD, TryLockError};
-pub use rwlock::{RwLock, RwLockReadGuard, RwLockWriteGuard};
+pub use rwlock::{RwLock, RwLockReadGuard, RwLockWriteGuard, WRITER_STALL_PERIOD};
 pub use semaphore::{Semaphore, SemaphoreOverflow};
+
+/// Test hooks for cross-process death tests (`test-hooks` feature; not a stable API).
+#[cfg(feature = "test-hooks")]
+#[doc(hidden)]
+pub mod test_hooks {
+    pub use super::hooks::Site;
+    #[cfg(not(all(loom, test)))]
+    pub use super::hooks::set_hook;
+}
 
 use core::fmt;
 

@@ -2,8 +2,9 @@
 //!
 //! # Words
 //! * `state`: the number of readers holding the lock, or [`WRITE_LOCKED`].
-//! * `writers_waiting`: writers that want the lock and do not hold it yet. While it is
-//!   non-zero, **new readers do not enter** (writer preference): readers already inside
+//! * `writers_waiting`: bits 0–23 count the writers that want the lock and do not hold it
+//!   yet, bits 24–31 are an *epoch* (see "A waiting writer that dies" below). While the
+//!   count is non-zero, **new readers do not enter** (writer preference): readers already inside
 //!   drain, then a writer gets the lock. So a writer waits at most for the readers present
 //!   when it arrived plus the writers ahead of it — writers never starve. Readers can be
 //!   delayed for as long as writers keep arriving back to back; a workload that writes
@@ -21,9 +22,30 @@
 //! then race, and the writer preference above decides. (A lock with many parked threads
 //! pays a thundering herd on each release; the sweet spot is few writers, short holds.)
 //!
-//! No owner-death recovery: readers are anonymous, so a process that dies holding a read
-//! or write lock leaves it held. Use a [`Mutex`](super::Mutex) for state that a crashing
-//! process may hold.
+//! # A waiting writer that dies
+//! A writer SIGKILLed while it waits leaves its count in `writers_waiting`, which would
+//! keep every new reader out of a free lock forever. Writer preference is a fairness
+//! policy, not part of exclusion (only `state` decides who is inside), so readers may
+//! override an announcement they can show to be stale: a blocked reader that sees the lock
+//! **free** (`state == UNLOCKED`) with writers announced, and sees exactly the same
+//! `writers_waiting` and `seq` values again after [`WRITER_STALL_PERIOD`] (no writer took
+//! or released the lock meanwhile, and no writer arrived or left), declares the
+//! announcements stale: it compare-exchanges `writers_waiting` to the next epoch with a
+//! count of 0, wakes every sleeper, and enters. A live writer that was merely not running
+//! for that long loses nothing but its place: every waiting writer re-reads the epoch on
+//! each attempt and, when it moved, announces itself again in the new epoch; a writer
+//! leaving withdraws its count only from the epoch it announced in. So a dead waiting
+//! writer delays readers by about one period once, and then leaves no trace in
+//! `writers_waiting` (its count was dropped with its epoch). Its count in `sleepers` stays
+//! (a wrong `sleepers` only costs each release a wake syscall nobody needed; resetting it
+//! could lose a live sleeper's wake-up).
+//!
+//! Blocked readers therefore sleep at most one period at a time while the lock is free and
+//! announced; in every other state they sleep until woken, and a blocked writer always does.
+//!
+//! No owner-death recovery for *holders*: readers are anonymous, so a process that dies
+//! holding a read or write lock leaves it held. Use a [`Mutex`](super::Mutex) for state that
+//! a crashing process may hold.
 //!
 //! ```
 //! use shmsync::sync::RwLock;
@@ -33,8 +55,10 @@
 //! assert_eq!(*CONFIG.try_read().unwrap(), 44_100);
 //! ```
 
+use super::hooks::{self, Site};
 use super::shim::{self, AtomicU32, Instant, Ordering, Wait, maybe_const_fn};
 use crate::ShmSafe;
+use core::cell::Cell;
 use core::cell::UnsafeCell;
 use core::fmt;
 use core::marker::PhantomData;
@@ -49,7 +73,39 @@ const WRITE_LOCKED: u32 = u32::MAX;
 /// Most readers at once (`state` values 1..=MAX_READERS count readers).
 const MAX_READERS: u32 = u32::MAX - 1;
 
+/// `writers_waiting`: the bits that count announced writers (0–23; 16 million writers).
+const WRITERS_MASK: u32 = (1 << EPOCH_SHIFT) - 1;
+/// `writers_waiting`: the epoch lives in bits 24–31.
+const EPOCH_SHIFT: u32 = 24;
+
+/// Announced writers in a `writers_waiting` value.
+#[inline]
+const fn writers(w: u32) -> u32 {
+    w & WRITERS_MASK
+}
+
+/// The epoch of a `writers_waiting` value.
+#[inline]
+const fn epoch(w: u32) -> u32 {
+    w >> EPOCH_SHIFT
+}
+
+/// How long a blocked reader watches a free lock with writers announced and nothing
+/// happening before it declares the announcements stale (see [Waiters that
+/// die](super#waiters-that-die); the protocol is in `rwlock.rs`'s module docs): 10 ms, the mutex's
+/// [`OWNER_CHECK_PERIOD`](super::OWNER_CHECK_PERIOD). A live waiting writer is woken the
+/// moment the lock becomes free and takes it within microseconds, so a free lock that stays
+/// announced for this long has a dead, stopped or badly starved writer; the price of being
+/// wrong is fairness (the writer re-announces and waits for the readers that entered), never
+/// exclusion. Bounds how long a dead waiting writer delays a reader: about one period.
+pub const WRITER_STALL_PERIOD: Duration = Duration::from_millis(10);
+
 /// A reader-writer lock protecting a `T`, placed in shared memory.
+///
+/// Writers are preferred: while a writer waits, new readers wait too. A writer whose
+/// process dies while waiting keeps readers out for about one [`WRITER_STALL_PERIOD`]
+/// (a blocked reader then declares its announcement stale and enters; see [Waiters that
+/// die](super#waiters-that-die)). A process that dies *holding* the lock leaves it held.
 ///
 /// Layout (`#[repr(C)]`): `state` at 0, `writers_waiting` at 4, `seq` at 8, `sleepers` at
 /// 12, the data at 16 (for `align_of::<T>() <= 16`). All-zero = unlocked around an all-zero
@@ -76,7 +132,9 @@ unsafe impl<T: ShmSafe + Send + Sync> Sync for RwLock<T> {}
 // under the lock.
 #[cfg(not(all(loom, test)))]
 unsafe impl<T: ShmSafe + Send> ShmSafe for RwLock<T> {
-    const TAG: u64 = crate::tag_with(crate::tag(b"shmsync::RwLock/1"), T::TAG);
+    // "/2": `writers_waiting` carries an epoch in bits 24–31 (same layout, new meaning: a
+    // "/1" peer would read the epoch as waiting writers).
+    const TAG: u64 = crate::tag_with(crate::tag(b"shmsync::RwLock/2"), T::TAG);
 }
 
 #[cfg(not(all(loom, test)))]
@@ -111,7 +169,7 @@ impl<T: ShmSafe> RwLock<T> {
         loop {
             // SeqCst pairs with a writer's SeqCst `writers_waiting` increment and state
             // load: either we see the waiting writer or it sees our reader count.
-            if s >= MAX_READERS || self.writers_waiting.load(Ordering::SeqCst) != 0 {
+            if s >= MAX_READERS || writers(self.writers_waiting.load(Ordering::SeqCst)) != 0 {
                 return None;
             }
             match self
@@ -152,7 +210,7 @@ impl<T: ShmSafe> RwLock<T> {
         if let Some(g) = self.try_read() {
             return Some(g);
         }
-        self.wait_for(deadline, || self.try_read())
+        self.wait_for(deadline, true, || self.try_read())
     }
 
     /// Exclusive access if the lock is free right now. Real-time class: **wait-free** (one
@@ -192,10 +250,18 @@ impl<T: ShmSafe> RwLock<T> {
             return Some(g);
         }
         // From here until we hold the lock or give up, new readers stay out.
-        self.writers_waiting.fetch_add(1, Ordering::SeqCst);
+        let announced = Cell::new(self.announce());
         shim::dekker_fence();
-        let got = self.wait_for(deadline, || self.try_write());
-        self.writers_waiting.fetch_sub(1, Ordering::SeqCst);
+        let got = self.wait_for(deadline, false, || {
+            // A reader declared the announcements stale (we were not running for a whole
+            // period): announce ourselves again in the new epoch.
+            if epoch(self.writers_waiting.load(Ordering::SeqCst)) != announced.get() {
+                announced.set(self.announce());
+                shim::dekker_fence();
+            }
+            self.try_write()
+        });
+        self.withdraw(announced.get());
         if got.is_none() {
             // Readers we kept out may be asleep; with us gone they may enter.
             self.notify();
@@ -203,9 +269,43 @@ impl<T: ShmSafe> RwLock<T> {
         got
     }
 
+    /// Counts this writer in `writers_waiting`; returns the epoch it counted in.
+    fn announce(&self) -> u32 {
+        // (A count overflowing into the epoch only moves the epoch: every waiting writer
+        // then announces again; fairness, not exclusion.)
+        epoch(
+            self.writers_waiting
+                .fetch_add(1, Ordering::SeqCst)
+                .wrapping_add(1),
+        )
+    }
+
+    /// Takes this writer's count back out of `writers_waiting`, if the epoch it announced
+    /// in is still current (after a stale declaration the count is already gone).
+    fn withdraw(&self, announced: u32) {
+        let mut w = self.writers_waiting.load(Ordering::SeqCst);
+        while epoch(w) == announced && writers(w) != 0 {
+            match self.writers_waiting.compare_exchange_weak(
+                w,
+                w - 1,
+                Ordering::SeqCst,
+                Ordering::SeqCst,
+            ) {
+                Ok(_) => return,
+                Err(now) => w = now,
+            }
+        }
+    }
+
     /// Spins briefly, then sleeps on `seq` until `attempt` succeeds or the deadline passes.
+    /// A `reader` also watches for stale writer announcements (see the module docs).
     #[cold]
-    fn wait_for<G>(&self, deadline: Option<Instant>, attempt: impl Fn() -> Option<G>) -> Option<G> {
+    fn wait_for<G>(
+        &self,
+        deadline: Option<Instant>,
+        reader: bool,
+        attempt: impl Fn() -> Option<G>,
+    ) -> Option<G> {
         let mut backoff = Backoff::new();
         while !backoff.is_completed() {
             shim::spin(&mut backoff);
@@ -215,13 +315,42 @@ impl<T: ShmSafe> RwLock<T> {
         }
         self.sleepers.fetch_add(1, Ordering::SeqCst);
         shim::dekker_fence();
+        // Reader only: the (`writers_waiting`, `seq`) pair last seen on a free, announced
+        // lock, and when the watch on it ends.
+        let mut stall: Option<(u32, u32, Option<Instant>)> = None;
         let got = loop {
             let seq = self.seq.load(Ordering::SeqCst);
             // Re-check after reading `seq`: a change after this point bumps `seq`.
             if let Some(g) = attempt() {
                 break Some(g);
             }
-            if shim::wait_until(&self.seq, seq, deadline) == Wait::TimedOut
+            let mut sleep_until = deadline;
+            if reader {
+                let w = self.writers_waiting.load(Ordering::SeqCst);
+                if writers(w) != 0 && self.state.load(Ordering::SeqCst) == UNLOCKED {
+                    match stall {
+                        Some((sw, ss, until)) if sw == w && ss == seq => {
+                            if shim::reached(until) {
+                                // Free and announced for a whole period with nothing
+                                // happening: the announcements are stale.
+                                self.declare_stale(w);
+                                stall = None;
+                                continue;
+                            }
+                            sleep_until = earlier(deadline, until);
+                        }
+                        _ => {
+                            let until = shim::deadline_after(WRITER_STALL_PERIOD);
+                            stall = Some((w, seq, until));
+                            sleep_until = earlier(deadline, until);
+                        }
+                    }
+                } else {
+                    stall = None;
+                }
+            }
+            hooks::call(Site::RwLockWaiting);
+            if shim::wait_until(&self.seq, seq, sleep_until) == Wait::TimedOut
                 && shim::reached(deadline)
             {
                 break attempt();
@@ -229,6 +358,20 @@ impl<T: ShmSafe> RwLock<T> {
         };
         self.sleepers.fetch_sub(1, Ordering::SeqCst);
         got
+    }
+
+    /// Drops the writer announcements of epoch-and-count value `w` (if nobody changed it
+    /// since) and wakes every sleeper, so live waiting writers announce themselves again.
+    #[cold]
+    fn declare_stale(&self, w: u32) {
+        let next = (epoch(w).wrapping_add(1) & (u32::MAX >> EPOCH_SHIFT)) << EPOCH_SHIFT;
+        if self
+            .writers_waiting
+            .compare_exchange(w, next, Ordering::SeqCst, Ordering::SeqCst)
+            .is_ok()
+        {
+            self.notify();
+        }
     }
 
     /// Wakes every sleeper if there is any; otherwise one atomic load.
@@ -241,11 +384,26 @@ impl<T: ShmSafe> RwLock<T> {
         }
     }
 
+    /// loom only: a writer that announced itself and died while waiting (its count stays).
+    #[cfg(all(loom, test))]
+    pub(crate) fn loom_dead_waiting_writer(&self) {
+        self.announce();
+    }
+
     /// Mutable access without locking (`&mut self`: nobody else in this process can
     /// reach it; use only while no other process maps the memory). Real-time class:
     /// wait-free.
     pub fn get_mut(&mut self) -> &mut T {
         self.data.get_mut()
+    }
+}
+
+/// The earlier of two deadlines (`None`: no limit).
+fn earlier(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(if a <= b { a } else { b }),
+        (a, None) => a,
+        (None, b) => b,
     }
 }
 
@@ -261,7 +419,7 @@ impl<T: ShmSafe> fmt::Debug for RwLock<T> {
             .field("state", &self.state.load(Ordering::Relaxed))
             .field(
                 "writers_waiting",
-                &self.writers_waiting.load(Ordering::Relaxed),
+                &writers(self.writers_waiting.load(Ordering::Relaxed)),
             )
             .finish_non_exhaustive()
     }

@@ -6,6 +6,31 @@
 //! operations on the two words, so either the poster sees the waiter's count or the waiter
 //! sees the posted units (the store–load pattern that needs `SeqCst`).
 //!
+//! # A woken waiter that dies
+//! A kernel wake-one hands the wake-up to one sleeper. If that sleeper's process dies
+//! (SIGKILL) after the kernel woke it and before it took the unit, the wake-up is gone:
+//! another sleeper would sleep forever while the unit sits in `count`. So `post` wakes one
+//! sleeper only when it is certain that no other can be stranded — `waiters` reads 1 and one
+//! unit was added — and **every** sleeper otherwise. The argument, exact and without
+//! timers:
+//!
+//! * `waiters` counts every thread between its increment and its decrement, so it never
+//!   under-counts the threads that can be asleep (a dead waiter stays counted: it only
+//!   over-counts, which costs a wake-all, never a lost wake-up).
+//! * A waiter counted *after* `post`'s `SeqCst` load of `waiters` reads `count` after the
+//!   unit was added (single `SeqCst` order: unit, load, its increment, its read), so it
+//!   takes the unit or sees another thread take it; it does not sleep past it.
+//! * So with `waiters == 1` the woken thread is the only sleeper: if it dies, nobody else
+//!   sleeps on the unit, and later waiters find it. With `waiters >= 2` every sleeper
+//!   wakes and re-checks; one dead one leaves the others awake to take the unit.
+//!
+//! Cost: with one waiter (the common producer/consumer case) nothing changed — one
+//! wake-one. With two or more parked waiters a single `post(1)` wakes all of them and all
+//! but one sleep again (a thundering herd proportional to the number of parked waiters);
+//! no untimed wait needs a periodic re-check, so idle waiters never wake on their own.
+//! A waiter that dies while counted leaves `waiters` one too high for good: later posts
+//! then make a wake syscall although nobody sleeps (a cost, never a lost wake-up).
+//!
 //! ```
 //! use shmsync::sync::Semaphore;
 //! static ITEMS: Semaphore = Semaphore::new(0);
@@ -15,6 +40,7 @@
 //! assert!(!ITEMS.try_wait());
 //! ```
 
+use super::hooks::{self, Site};
 use super::shim::{self, AtomicU32, Instant, Ordering, Wait, maybe_const_fn};
 #[cfg(not(all(loom, test)))]
 use crate::ShmSafe;
@@ -137,13 +163,18 @@ impl Semaphore {
                 // A post that raced with the deadline still counts.
                 break self.try_wait();
             }
+            // Woken (or spuriously): dying here must not strand a unit (see `post`).
+            hooks::call(Site::SemaphoreWoken);
         };
         self.waiters.fetch_sub(1, Ordering::Relaxed);
         got
     }
 
-    /// Adds `n` units and wakes sleepers: one when `n == 1`, all otherwise (each takes one
-    /// unit; the rest sleep again). `Err` when the count would overflow `u32::MAX`.
+    /// Adds `n` units and wakes sleepers: one when `n == 1` and one waiter is counted, all
+    /// otherwise (each takes one unit; the rest sleep again), so a woken waiter that dies
+    /// before taking its unit cannot strand another (see [Waiters that
+    /// die](super#waiters-that-die)). `Err` when the count would overflow
+    /// `u32::MAX`.
     ///
     /// Real-time class: **may wake** — a compare-exchange and one atomic load, no syscall
     /// when nobody waits; one wake syscall otherwise.
@@ -166,14 +197,26 @@ impl Semaphore {
             }
         }
         shim::dekker_fence();
-        if self.waiters.load(Ordering::SeqCst) != 0 {
-            if n == 1 {
-                shim::wake_one(&self.count);
-            } else {
-                shim::wake_all(&self.count);
-            }
+        match self.waiters.load(Ordering::SeqCst) {
+            0 => {}
+            // One unit, one counted waiter: wake it. Nobody else can be asleep, and any
+            // waiter counted after our load sees our unit before it sleeps (see below).
+            1 if n == 1 => shim::wake_one(&self.count),
+            // Several units, or several waiters that a woken one's death could strand.
+            _ => shim::wake_all(&self.count),
         }
         Ok(())
+    }
+
+    /// loom only: a waiter whose process dies at the worst moment — it counts itself,
+    /// sleeps while the count is 0, and then vanishes without taking a unit or uncounting.
+    #[cfg(all(loom, test))]
+    pub(crate) fn loom_dying_waiter(&self) {
+        self.waiters.fetch_add(1, Ordering::SeqCst);
+        shim::dekker_fence();
+        if self.count.load(Ordering::SeqCst) == 0 {
+            let _ = shim::wait_until(&self.count, 0, None);
+        }
     }
 
     /// Units available now (a snapshot). Real-time class: wait-free.
