@@ -397,7 +397,7 @@ mod tests {
     }
 
     // Forks: runs in the host and qemu-aarch64 lanes, not under Miri.
-    #[cfg(all(feature = "std", not(miri)))]
+    #[cfg(all(feature = "testing", not(miri)))]
     #[test]
     fn fork_child_gets_its_own_identity_and_token_zero_means_pid_only() {
         let parent = current();
