@@ -24,6 +24,42 @@
 //! `#[repr(C)]` structs); what may be *copied* through a ring is [`ring::Item`]: `ShmSafe`
 //! and, from [`bytemuck`] (re-exported), no padding and every bit pattern valid.
 //!
+//! # Quick start
+//! One region, two mappings of it (in real use, two processes: see
+//! `examples/quickstart.rs`, which re-executes itself as the peer). With the `std` feature,
+//! `Region::init_in` / `Region::attach_in` take a `hal::shm::Mapping` and tie the root's
+//! lifetime to it; the raw-pointer `init` / `attach` below leave that to the caller.
+//!
+//! ```
+//! # #[cfg(all(unix, not(miri)))] {
+//! use shmsync::{Mutex, ShmSafe, Spsc};
+//! use shmsync::hal::shm::SharedMemory;
+//!
+//! // The derive checks repr(C) and every field, and computes the layout tag `attach`
+//! // compares: a peer built with another layout of `Shared` is refused.
+//! #[derive(ShmSafe)]
+//! #[repr(C)]
+//! struct Shared {
+//!     to_helper: Spsc<[f32; 64], 8>,
+//!     gain: Mutex<f32>,
+//! }
+//!
+//! let shm = SharedMemory::create(shmsync::region::required_len::<Shared>()).unwrap();
+//! let (host_map, helper_map) = (shm.map().unwrap(), shm.map().unwrap());
+//! // SAFETY: fresh mappings, used only through shmsync, outlive the regions.
+//! let host = unsafe { shmsync::init::<Shared>(host_map.as_ptr(), host_map.len()) }.unwrap();
+//! // Usually in the helper process; here a second mapping at another address.
+//! let helper = unsafe { shmsync::attach::<Shared>(helper_map.as_ptr(), helper_map.len()) }.unwrap();
+//!
+//! let mut tx = host.to_helper.producer().unwrap(); // role claimed in shared memory
+//! let mut rx = helper.to_helper.consumer().unwrap();
+//! tx.try_push([0.5; 64]).unwrap(); // wait-free, no syscall
+//! assert_eq!(rx.try_pop().unwrap()[0], 0.5);
+//! *helper.gain.lock().unwrap() = 0.8;
+//! assert_eq!(*host.gain.lock().unwrap(), 0.8);
+//! # }
+//! ```
+//!
 //! # What a corrupted or hostile peer can and cannot do
 //! The threat: another process that maps the same memory writes any bytes, anywhere in the
 //! region, at any moment (a bug, a crash half-way through a write, or malice). It cannot
@@ -116,36 +152,6 @@
 //! llvm-project and builds the runtime (git, cmake, network). Every target, `no_std` ones
 //! included, builds with or without the feature; `ci/rtsan-check.sh` is the lane that
 //! runs it (tests/rtsan.rs and the `audio_host` example).
-//!
-//! ```
-//! # #[cfg(all(unix, not(miri)))] {
-//! use shmsync::{Mutex, ShmSafe, Spsc};
-//! use shmsync::hal::shm::SharedMemory;
-//!
-//! // The derive checks repr(C) and every field, and computes the layout tag `attach`
-//! // compares: a peer built with another layout of `Shared` is refused.
-//! #[derive(ShmSafe)]
-//! #[repr(C)]
-//! struct Shared {
-//!     to_helper: Spsc<[f32; 64], 8>,
-//!     gain: Mutex<f32>,
-//! }
-//!
-//! let shm = SharedMemory::create(shmsync::region::required_len::<Shared>()).unwrap();
-//! let (host_map, helper_map) = (shm.map().unwrap(), shm.map().unwrap());
-//! // SAFETY: fresh mappings, used only through shmsync, outlive the regions.
-//! let host = unsafe { shmsync::init::<Shared>(host_map.as_ptr(), host_map.len()) }.unwrap();
-//! // Usually in the helper process; here a second mapping at another address.
-//! let helper = unsafe { shmsync::attach::<Shared>(helper_map.as_ptr(), helper_map.len()) }.unwrap();
-//!
-//! let mut tx = host.to_helper.producer().unwrap(); // role claimed in shared memory
-//! let mut rx = helper.to_helper.consumer().unwrap();
-//! tx.try_push([0.5; 64]).unwrap(); // wait-free, no syscall
-//! assert_eq!(rx.try_pop().unwrap()[0], 0.5);
-//! *helper.gain.lock().unwrap() = 0.8;
-//! assert_eq!(*host.gain.lock().unwrap(), 0.8);
-//! # }
-//! ```
 #![no_std]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
