@@ -146,6 +146,73 @@ impl Condvar {
         }
     }
 
+    /// Waits while `condition` holds: checks it under the mutex, and sleeps (as
+    /// [`wait`](Self::wait)) each time it is still true, so spurious wake-ups are absorbed.
+    /// Returns with the mutex held and `condition` false — or `Err(OwnerDead)` (with the
+    /// guard) as soon as re-taking the mutex found its previous holder dead; the condition
+    /// is not re-checked then, since the data may need repair first.
+    ///
+    /// ```
+    /// use shmsync::{Condvar, Mutex};
+    ///
+    /// static QUEUED: Mutex<u32> = Mutex::new(1);
+    /// static CHANGED: Condvar = Condvar::new();
+    /// // Returns at once: the condition (nothing queued) is already false.
+    /// let guard = CHANGED.wait_while(QUEUED.lock().unwrap(), |queued| *queued == 0).unwrap();
+    /// assert_eq!(*guard, 1);
+    /// ```
+    ///
+    /// Real-time class: **may block**.
+    pub fn wait_while<'a, T: ShmSafe>(
+        &self,
+        mut guard: MutexGuard<'a, T>,
+        mut condition: impl FnMut(&mut T) -> bool,
+    ) -> LockResult<MutexGuard<'a, T>> {
+        rtsan_blocking!(c"shmsync::Condvar::wait_while");
+        while condition(&mut guard) {
+            guard = self.wait(guard)?;
+        }
+        Ok(guard)
+    }
+
+    /// Like [`wait_while`](Self::wait_while), for at most `timeout` in all (one deadline,
+    /// however many wake-ups). The result says it timed out only when `condition` still
+    /// held at the end: a change that lands with the deadline counts as success.
+    ///
+    /// Real-time class: **may block** (at most `timeout`, plus re-taking the mutex).
+    pub fn wait_timeout_while<'a, T: ShmSafe>(
+        &self,
+        guard: MutexGuard<'a, T>,
+        timeout: Duration,
+        condition: impl FnMut(&mut T) -> bool,
+    ) -> LockResult<(MutexGuard<'a, T>, WaitTimeoutResult)> {
+        rtsan_blocking!(c"shmsync::Condvar::wait_timeout_while");
+        self.wait_until_while(guard, shim::deadline_after(timeout), condition)
+    }
+
+    /// Like [`wait_while`](Self::wait_while), until `deadline` on the hal's monotonic
+    /// clock (`None`: no limit).
+    ///
+    /// Real-time class: **may block**.
+    pub fn wait_until_while<'a, T: ShmSafe>(
+        &self,
+        mut guard: MutexGuard<'a, T>,
+        deadline: Option<Instant>,
+        mut condition: impl FnMut(&mut T) -> bool,
+    ) -> LockResult<(MutexGuard<'a, T>, WaitTimeoutResult)> {
+        rtsan_blocking!(c"shmsync::Condvar::wait_until_while");
+        while condition(&mut guard) {
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                return Ok((guard, WaitTimeoutResult(true)));
+            }
+            guard = match self.wait_until(guard, deadline) {
+                Ok((g, _)) => g,
+                Err(dead) => return Err(dead),
+            };
+        }
+        Ok((guard, WaitTimeoutResult(false)))
+    }
+
     /// Wakes one waiter — or, when two or more are counted, every waiter (allowed: wake-ups
     /// may be spurious), so that a woken waiter whose process dies before it re-takes the
     /// mutex cannot strand the others (see [Waiters that die](super#waiters-that-die)).

@@ -265,6 +265,20 @@ impl<T: ShmSafe> Mutex<T> {
         self.data.get_mut()
     }
 
+    /// The protected value, consuming the mutex (which is not in shared memory any more if
+    /// it can be moved). Like [`get_mut`](Self::get_mut), it does not look at the lock word:
+    /// a value moved out of a mutex some process held is whatever that process left.
+    /// Real-time class: wait-free.
+    ///
+    /// ```
+    /// let m = shmsync::Mutex::new(7u32);
+    /// *m.lock().unwrap() += 1;
+    /// assert_eq!(m.into_inner(), 8);
+    /// ```
+    pub fn into_inner(self) -> T {
+        self.data.into_inner()
+    }
+
     /// Publishes ownership and reports a dead predecessor. Runs with the lock held.
     #[inline]
     fn acquired(&self, me: Me, took_over: bool) -> LockResult<MutexGuard<'_, T>> {

@@ -396,6 +396,12 @@ impl<T: ShmSafe> RwLock<T> {
     pub fn get_mut(&mut self) -> &mut T {
         self.data.get_mut()
     }
+
+    /// The protected value, consuming the lock. As [`Mutex::into_inner`](super::Mutex::into_inner).
+    /// Real-time class: wait-free.
+    pub fn into_inner(self) -> T {
+        self.data.into_inner()
+    }
 }
 
 /// The earlier of two deadlines (`None`: no limit).
@@ -476,6 +482,40 @@ impl<T: ShmSafe> DerefMut for RwLockWriteGuard<'_, T> {
     fn deref_mut(&mut self) -> &mut T {
         // SAFETY: the write guard is the only holder, and `&mut self` the only access.
         unsafe { &mut *self.lock.data.get() }
+    }
+}
+
+impl<'a, T: ShmSafe> RwLockWriteGuard<'a, T> {
+    /// Turns exclusive access into shared access without letting a writer in between:
+    /// the lock goes from "one writer" straight to "one reader", and parked readers are
+    /// woken so they can join — unless writers are waiting, whom writer preference keeps
+    /// first in line, as for any reader arriving now.
+    ///
+    /// ```
+    /// use shmsync::sync::RwLock;
+    /// static TABLE: RwLock<[u32; 4]> = RwLock::new([0; 4]);
+    /// let mut w = TABLE.write();
+    /// w[0] = 1;
+    /// let r = w.downgrade(); // still held: no writer ran between the two
+    /// assert_eq!(r[0], 1);
+    /// assert!(TABLE.try_write().is_none());
+    /// assert!(TABLE.try_read().is_some()); // other readers get in
+    /// ```
+    ///
+    /// Real-time class: **may wake** (one syscall only when someone is parked).
+    pub fn downgrade(self) -> RwLockReadGuard<'a, T> {
+        let lock = self.lock;
+        // The write guard's release must not run: its job is taken over by the read guard.
+        core::mem::forget(self);
+        // WRITE_LOCKED -> 1 reader. We hold the lock exclusively, so nobody else writes
+        // `state` now (readers and writers only compare-exchange from values they saw); SeqCst
+        // like every other release, pairing with the sleepers' count (module docs).
+        lock.state.store(1, Ordering::SeqCst);
+        lock.notify();
+        RwLockReadGuard {
+            lock,
+            _not_send: PhantomData,
+        }
     }
 }
 
