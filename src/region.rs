@@ -241,6 +241,25 @@ impl core::error::Error for RegionError {
 /// the handle is this process's membership of the region's waiter table: dropping it leaves
 /// the table (peers release this process's semaphores), so keep it alive for as long as any
 /// thread waits or wakes on words inside the region.
+///
+/// ```
+/// # #[cfg(all(unix, not(miri)))] {
+/// use shmsync::{Region, ShmSafe, Semaphore};
+/// use shmsync::hal::shm::SharedMemory;
+///
+/// #[derive(ShmSafe)]
+/// #[repr(C)]
+/// struct Root { jobs: Semaphore }
+///
+/// let shm = SharedMemory::create(shmsync::region::required_len::<Root>()).unwrap();
+/// let (a, b) = (shm.map().unwrap(), shm.map().unwrap());
+/// // SAFETY: fresh mappings that outlive the regions and are used only through shmsync.
+/// let creator: Region<'_, Root> = unsafe { shmsync::init(a.as_ptr(), a.len()) }.unwrap();
+/// let peer: Region<'_, Root> = unsafe { shmsync::attach(b.as_ptr(), b.len()) }.unwrap();
+/// creator.jobs.post(1).unwrap();
+/// assert!(peer.jobs.try_wait());
+/// # }
+/// ```
 pub struct Region<'a, T> {
     root: &'a T,
     protocol: WakeProtocol,

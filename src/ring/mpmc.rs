@@ -29,10 +29,12 @@
 //! sleeper count (on the publisher's own line) is non-zero.
 //!
 //! # What a stalled or dead peer does
-//! Like every array-based MPMC queue of this kind (crossbeam's `ArrayQueue`, heapless'
-//! `mpmc`): a producer or consumer that stops between claiming a position and publishing
-//! the slot (preempted, or killed) holds up the one slot it claimed — consumers (or
-//! producers) reaching that slot see it as empty (full) until it is published. A process
+//! A producer or consumer that stops between claiming a position and publishing the slot
+//! (preempted, or killed) holds up the one slot it claimed — consumers (or producers)
+//! reaching that slot see it as empty (full) until it is published. So `try_pop` may
+//! report `Empty` while a *later* producer's item is already published: unlike crossbeam's
+//! `ArrayQueue`, which spins until the earlier producer finishes, shmsync never waits on
+//! a peer in a wait-free call, because that peer may be another process that died. A process
 //! killed at that point leaves the slot unpublished for good and the ring stops at that
 //! slot. Other slots are never affected, and nothing is corrupted or read out of bounds.
 //! A process killed while *parked* leaves the sleeper count one too high: the ring stays

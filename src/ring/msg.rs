@@ -257,6 +257,18 @@ const fn frame_len(len: u32) -> u32 {
 /// Real-time classes: `try_*` operations and grants are **wait-free** (O(message length)
 /// copies) and **may wake** only when the peer is parked; timed ones **may block**;
 /// claiming a role **may block**.
+///
+/// ```
+/// use shmsync::MsgRing;
+///
+/// static MIDI: MsgRing<1024> = MsgRing::new();
+/// let mut tx = MIDI.producer().unwrap();
+/// let mut rx = MIDI.consumer().unwrap();
+/// tx.try_send(&[0x90, 60, 100]).unwrap(); // note on: copied in, wait-free
+/// let mut buf = [0u8; 16];
+/// let n = rx.try_recv(&mut buf).unwrap();  // copied out, wait-free
+/// assert_eq!(&buf[..n], &[0x90, 60, 100]);
+/// ```
 #[repr(C)]
 pub struct MsgRing<const N: usize> {
     tail: CachePadded<Line>,

@@ -65,6 +65,19 @@ struct Line {
 /// [`Consumer::try_pop`], [`Consumer::pop_slice`] are **wait-free** and make a syscall only
 /// when the other end is parked (**may wake**); [`Producer::push`] / [`Consumer::pop`]
 /// **may block**; claiming a role **may block**.
+///
+/// ```
+/// use shmsync::Spsc;
+/// use core::time::Duration;
+///
+/// // Usually a field of a region's root type, shared by two processes.
+/// static BLOCKS: Spsc<[f32; 4], 8> = Spsc::new();
+/// let mut tx = BLOCKS.producer().unwrap(); // one producer across all processes
+/// let mut rx = BLOCKS.consumer().unwrap();
+/// tx.try_push([0.5; 4]).unwrap();                                   // wait-free
+/// assert_eq!(rx.try_pop().unwrap(), [0.5; 4]);                      // wait-free
+/// assert!(rx.pop(Some(Duration::from_micros(10))).is_err());        // may block: times out
+/// ```
 #[repr(C)]
 pub struct Spsc<T, const N: usize> {
     tail: CachePadded<Line>,

@@ -249,7 +249,16 @@ event!(
     b"shmsync::AutoResetEvent/1",
     true,
     false,
-    "An auto-reset event in shared memory: each set releases one waiter, which resets it.",
+    "An auto-reset event in shared memory: each set releases one waiter, which resets it.
+
+```
+use shmsync::AutoResetEvent;
+use core::time::Duration;
+static BLOCK_READY: AutoResetEvent = AutoResetEvent::new();
+BLOCK_READY.set();                                        // may wake
+assert!(BLOCK_READY.wait_timeout(Duration::from_millis(1))); // consumed by this waiter
+assert!(!BLOCK_READY.wait_timeout(Duration::from_micros(10))); // reset again
+```",
     rtsan = [
         c"shmsync::AutoResetEvent::wait",
         c"shmsync::AutoResetEvent::wait_timeout",
@@ -261,7 +270,18 @@ event!(
     b"shmsync::ManualResetEvent/1",
     false,
     true,
-    "A manual-reset event in shared memory: once set, releases every waiter until reset.",
+    "A manual-reset event in shared memory: once set, releases every waiter until reset.
+
+```
+use shmsync::ManualResetEvent;
+use core::time::Duration;
+static STARTED: ManualResetEvent = ManualResetEvent::new();
+STARTED.set();
+assert!(STARTED.wait_timeout(Duration::from_millis(1)));
+assert!(STARTED.wait_timeout(Duration::from_millis(1))); // stays set
+STARTED.reset();
+assert!(!STARTED.is_set());
+```",
     rtsan = [
         c"shmsync::ManualResetEvent::wait",
         c"shmsync::ManualResetEvent::wait_timeout",

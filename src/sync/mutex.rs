@@ -86,6 +86,18 @@ pub const OWNER_CHECK_PERIOD: Duration = Duration::from_millis(10);
 /// All-zero bytes are an unlocked mutex around an all-zero `T`.
 ///
 /// Real-time class of each operation is on the operation.
+///
+/// ```
+/// use shmsync::Mutex;
+///
+/// // In shared memory it is a field of the region's root type; a `static` works the same.
+/// static GAIN: Mutex<f32> = Mutex::new(1.0);
+/// *GAIN.lock().unwrap() = 0.5;                   // may block; Err(OwnerDead) after a crash
+/// assert_eq!(*GAIN.try_lock().unwrap(), 0.5);     // wait-free
+/// let g = GAIN.lock_timeout(core::time::Duration::from_millis(2)).unwrap();
+/// assert!(GAIN.is_locked());
+/// drop(g);
+/// ```
 #[repr(C)]
 pub struct Mutex<T> {
     /// Holder pid (bits 0–30, 0 = unlocked) | [`PARKED`].

@@ -110,6 +110,14 @@ pub const WRITER_STALL_PERIOD: Duration = Duration::from_millis(10);
 /// Layout (`#[repr(C)]`): `state` at 0, `writers_waiting` at 4, `seq` at 8, `sleepers` at
 /// 12, the data at 16 (for `align_of::<T>() <= 16`). All-zero = unlocked around an all-zero
 /// `T`.
+///
+/// ```
+/// use shmsync::RwLock;
+/// static PRESET: RwLock<[f32; 8]> = RwLock::new([0.0; 8]);
+/// PRESET.write()[0] = 1.0;                  // may block
+/// let (a, b) = (PRESET.read(), PRESET.read()); // readers share it
+/// assert_eq!(a[0] + b[0], 2.0);
+/// ```
 #[repr(C)]
 pub struct RwLock<T> {
     /// Reader count or [`WRITE_LOCKED`].
