@@ -17,8 +17,10 @@
 //!   `ULF_WAKE_ALL` for `wake_all`. `expected` is passed zero-extended (`u64::from`): for
 //!   4-byte opcodes the kernel compares the zero-extended word with all 64 bits.
 //! * **Probe.** The shared opcode appeared in macOS 10.15; earlier kernels answer
-//!   `EINVAL`. [`available`] wakes a private probe word once: `0` or `ENOENT` means the
-//!   opcode is understood.
+//!   `EINVAL`. [`available`] *waits* once on a private probe word with a value that cannot
+//!   match: `>= 0` means the opcode is understood. (A wake cannot decide it: 10.13 / 10.14
+//!   look the waiter up, `ENOENT`, before they check the opcode.) The decision table is
+//!   `retry::shared_opcode_supported`, unit-tested with each version's answers.
 
 use super::poll;
 use super::time;
@@ -141,14 +143,22 @@ pub(super) fn available() -> bool {
 
 #[cold]
 fn probe() -> bool {
-    /// A word nobody ever waits on: waking it answers `ENOENT` if the opcode is known.
+    /// A word nobody ever waits on or changes: 0, while the probe waits for 1.
     static PROBE_WORD: AtomicU32 = AtomicU32::new(0);
-    // Touch it so its page has a VM object (the shared key needs one).
-    PROBE_WORD.store(0, Ordering::Relaxed);
-    let ok = matches!(
-        wake_reporting(&PROBE_WORD, false),
-        WakeOutcome::Woke | WakeOutcome::NoWaiter
-    );
+    /// The probe's wait: a value that cannot match, so a kernel that knows the opcode
+    /// returns at once (the decision table is `retry::shared_opcode_supported`).
+    struct Probe;
+    impl retry::ProbeSyscalls for Probe {
+        fn wait_mismatch(&mut self) -> KResult {
+            // Touch the word so its page has a VM object (the shared key needs one).
+            PROBE_WORD.store(0, Ordering::Relaxed);
+            let addr = PROBE_WORD.as_ptr().cast::<c_void>();
+            // SAFETY: a live, 4-byte aligned static; the kernel only reads it. 1 µs bounds
+            // the call even if something made the values equal.
+            retry::from_no_errno(unsafe { raw_wait(addr, 1, Some(1_000)) })
+        }
+    }
+    let ok = retry::shared_opcode_supported(&mut Probe);
     PROBE_STATE.store(if ok { SUPPORTED } else { UNSUPPORTED }, Ordering::Relaxed);
     ok
 }
