@@ -565,7 +565,11 @@ mod tests {
                 return Err(e);
             }
             // 10.15+: the value differs, the kernel returns the waiter count (0).
-            if self.shared_opcode { Ok(()) } else { Err(EINVAL) }
+            if self.shared_opcode {
+                Ok(())
+            } else {
+                Err(EINVAL)
+            }
         }
     }
 
@@ -583,7 +587,10 @@ mod tests {
         assert!(!shared_opcode_supported(&mut kernel(false, &[])));
         // 10.15+: supported, with or without transient errors first.
         assert!(shared_opcode_supported(&mut kernel(true, &[])));
-        assert!(shared_opcode_supported(&mut kernel(true, &[EINTR, EFAULT, ENOMEM])));
+        assert!(shared_opcode_supported(&mut kernel(
+            true,
+            &[EINTR, EFAULT, ENOMEM]
+        )));
         assert!(!shared_opcode_supported(&mut kernel(false, &[EINTR])));
         // A kernel that compared the value and then waited out the bound knows the opcode.
         let mut k = kernel(true, &[ETIMEDOUT]);

@@ -98,15 +98,7 @@ const _: () = {
 
 pub const MACH_PORT_NULL: mach_port_t = 0;
 
-pub const KERN_SUCCESS: kern_return_t = 0;
-pub const KERN_INVALID_ARGUMENT: kern_return_t = 4;
-pub const KERN_ABORTED: kern_return_t = 14;
-pub const KERN_INVALID_NAME: kern_return_t = 15;
-pub const KERN_INVALID_RIGHT: kern_return_t = 17;
-pub const KERN_INVALID_VALUE: kern_return_t = 18;
-pub const KERN_INVALID_CAPABILITY: kern_return_t = 20;
-pub const KERN_TERMINATED: kern_return_t = 37;
-pub const KERN_OPERATION_TIMED_OUT: kern_return_t = 49;
+pub(crate) use super::kern::kr::*;
 
 /// `<mach/sync_policy.h>`.
 pub const SYNC_POLICY_FIFO: c_int = 0;

@@ -45,6 +45,9 @@
 // the parts that run real syscalls are left out of that build.
 #[cfg(all(unix, not(all(loom, test))))]
 pub mod registry;
+// Target-independent: compiled on Apple for `semaphore.rs`, and on every host for its tests.
+#[cfg(any(test, target_vendor = "apple"))]
+mod kern;
 mod sync;
 pub mod table;
 

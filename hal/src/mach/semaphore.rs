@@ -13,6 +13,7 @@
 //!   until they deallocate them.
 
 use super::ffi::*;
+use super::kern::{SemWaitCalls, drive_sem_wait};
 use super::table::{SEMS_PER_PARTICIPANT, SemaphorePool, Semaphores, Signal, WaiterTable};
 use super::{MAX_PARTICIPANTS, registry};
 use crate::clock::Instant;
@@ -53,28 +54,32 @@ pub(crate) fn timespec(d: Duration) -> mach_timespec_t {
     }
 }
 
-/// Waits on `sem` until signalled (`true`) or `deadline` (`false`); `KERN_ABORTED` is
-/// retried with the remaining time, recomputed from the same deadline. Real-time class:
-/// **may block**.
+/// Waits on `sem` until signalled (`true`) or `deadline` (`false`). Each answer is mapped
+/// explicitly (`kern::sem_step`): `KERN_ABORTED` and a `KERN_OPERATION_TIMED_OUT` before the
+/// deadline (the kernel rounds the relative time down) wait again for the time left; a
+/// broken semaphore naps instead of reporting a wake the caller would spin on. Real-time
+/// class: **may block**.
 pub(crate) fn wait_until(sem: mach_port_t, deadline: Option<Instant>) -> bool {
-    loop {
-        crate::count::wait_syscall();
-        let kr = match deadline {
-            // SAFETY: by-value port name.
-            None => unsafe { semaphore_wait(sem) },
-            // SAFETY: by-value port name and timespec. A deadline already passed gives
-            // {0, 0}: one last non-blocking look at the count.
-            Some(d) => unsafe { semaphore_timedwait(sem, timespec(d.remaining())) },
-        };
-        match kr {
-            KERN_SUCCESS => return true,
-            KERN_ABORTED => continue,
-            KERN_OPERATION_TIMED_OUT => return false,
-            // KERN_TERMINATED (destroyed under us) or a bad name: report a wake, so the
-            // caller re-checks its word instead of sleeping on a broken semaphore.
-            _ => return true,
+    struct Calls(mach_port_t);
+    impl SemWaitCalls for Calls {
+        fn wait(&mut self, remaining: Option<Duration>) -> i32 {
+            crate::count::wait_syscall();
+            match remaining {
+                // SAFETY: by-value port name.
+                None => unsafe { semaphore_wait(self.0) },
+                // SAFETY: by-value port name and timespec. No time left gives {0, 0}: one
+                // last non-blocking look at the count.
+                Some(d) => unsafe { semaphore_timedwait(self.0, timespec(d)) },
+            }
+        }
+        fn now_ns(&mut self) -> u64 {
+            Instant::now().as_nanos()
+        }
+        fn nap(&mut self, max: Duration) {
+            registry::nap(max);
         }
     }
+    drive_sem_wait(&mut Calls(sem), deadline.map(Instant::as_nanos))
 }
 
 /// Consumes every pending signal of `sem` without blocking (a `{0, 0}` wait until it

@@ -80,6 +80,10 @@
 //! latency, not its correctness, suffers.
 
 use super::sync::{AtomicU32, Ordering, atomic, fence};
+
+#[cfg(all(test, not(loom)))]
+#[path = "table_tests.rs"]
+mod tests;
 use crate::Wait;
 use crate::clock::Instant;
 use core::time::Duration;
@@ -107,10 +111,27 @@ pub const P_JOINING: u32 = 1;
 pub const P_LIVE: u32 = 2;
 /// Left or died; its slots are being reclaimed.
 pub const P_DEAD: u32 = 3;
+/// Claimed by a joiner that has not published its pid and `known_by` yet: invisible to
+/// reclaimers (a stale pid of the entry's previous process must never be mistaken for the
+/// joiner's). The joiner moves on to JOINING with its next store.
+pub const P_RESERVED: u32 = 4;
 /// Mask of the state bits of a participant's `state` word (the epoch is above them).
 const P_STATE_MASK: u32 = 0xF;
-/// Epochs use the upper 28 bits and wrap.
-const EPOCH_MASK: u32 = u32::MAX >> 4;
+/// Epochs are 24-bit (so that `known_by` can carry one next to its 8 peer bits) and wrap,
+/// skipping 0, which means "no epoch" to every holder of rights.
+const EPOCH_MASK: u32 = (1 << 24) - 1;
+/// `known_by` = `epoch << KNOWN_TAG_SHIFT | peer bits`: the bits count for that epoch only.
+const KNOWN_TAG_SHIFT: u32 = 8;
+/// The peer bits of `known_by`.
+const KNOWN_BITS: u32 = (1 << KNOWN_TAG_SHIFT) - 1;
+
+/// The epoch after `e`: +1, wrapping within [`EPOCH_MASK`] and skipping 0.
+const fn next_epoch(e: u32) -> u32 {
+    match (e.wrapping_add(1)) & EPOCH_MASK {
+        0 => 1,
+        n => n,
+    }
+}
 
 /// Slot free: may be claimed.
 const S_FREE: u32 = 0;
@@ -120,8 +141,25 @@ const S_CLAIMED: u32 = 1;
 const S_ARMED: u32 = 2;
 /// A waker chose this waiter and has sent, or is about to send, its signal.
 const S_SIGNALED: u32 = 3;
-/// Mask of the state bits of a slot's `state` word (the claim sequence is above them).
+/// Mask of the state bits of a slot's `state` word.
 const S_STATE_MASK: u32 = 0b11;
+/// The claimer's participant index sits in bits 2..5 of a slot's `state`: written by the
+/// claim's compare-exchange itself, so a reclaimer never sees a claim without its owner.
+const S_OWNER_SHIFT: u32 = 2;
+const S_OWNER_MASK: u32 = 0b111 << S_OWNER_SHIFT;
+/// The claim sequence is above the owner (27 bits).
+const S_SEQ_SHIFT: u32 = 5;
+const S_SEQ_MASK: u32 = u32::MAX >> S_SEQ_SHIFT;
+
+/// A slot's `state` word: claim sequence, claimer, `S_*` state.
+const fn slot_word(seq: u32, owner: u32, st: u32) -> u32 {
+    ((seq & S_SEQ_MASK) << S_SEQ_SHIFT) | ((owner << S_OWNER_SHIFT) & S_OWNER_MASK) | st
+}
+
+/// The claimer recorded in a slot's `state` word.
+const fn slot_owner(s: u32) -> u32 {
+    (s & S_OWNER_MASK) >> S_OWNER_SHIFT
+}
 
 /// One attached process, in shared memory.
 #[repr(C)]
@@ -131,7 +169,8 @@ pub struct ParticipantEntry {
     state: AtomicU32,
     /// Process id, for diagnostics and for the Linux stand-in's death check.
     pid: AtomicU32,
-    /// Bit `q` set: participant `q` holds this participant's semaphore rights (this epoch).
+    /// `epoch << 8 | bits`: bit `q` set means participant `q` holds this participant's
+    /// semaphore rights for that epoch (a mark for an older epoch cannot land here).
     known_by: AtomicU32,
     /// Zero; reserved for the layout's future.
     _reserved: AtomicU32,
@@ -141,7 +180,7 @@ pub struct ParticipantEntry {
 #[repr(C)]
 #[derive(Debug)]
 pub struct Slot {
-    /// `claim sequence << 2 | S_*`.
+    /// `claim sequence << 5 | claimer << 2 | S_*`.
     state: AtomicU32,
     /// `participant << 16 | semaphore index`.
     owner: AtomicU32,
@@ -192,8 +231,8 @@ const _: () = {
     assert!(offset_of!(WaiterTable, participants) == 144);
     assert!(offset_of!(WaiterTable, slots) == 272);
     assert!(size_of::<WaiterTable>() == 1808 && align_of::<WaiterTable>() == 4);
-    // Participant indices must fit `known_by` and the owner's upper half.
-    assert!(MAX_PARTICIPANTS <= 32 && SEMS_PER_PARTICIPANT <= 32);
+    // Participant indices must fit `known_by`'s 8 bits and a slot state's owner bits.
+    assert!(MAX_PARTICIPANTS <= 8 && SEMS_PER_PARTICIPANT <= 32);
 };
 
 /// What became of a signal sent to a participant's semaphore.
@@ -379,7 +418,7 @@ impl<const P: usize, const N: usize> Default for Table<P, N> {
 }
 
 impl<const P: usize, const N: usize> Table<P, N> {
-    const CHECK: () = assert!(P >= 1 && P <= 32 && N >= 1);
+    const CHECK: () = assert!(P >= 1 && P <= 8 && N >= 1);
 
     /// The empty table (the same as all-zero bytes). Real-time class: wait-free.
     #[cfg(not(all(loom, test)))]
@@ -432,19 +471,20 @@ impl<const P: usize, const N: usize> Table<P, N> {
         let Some(sem) = sems.claim() else {
             return self.degraded_wait(sems, word, expected, deadline);
         };
-        let Some((slot, seq)) = self.claim_slot() else {
+        let (me, epoch) = sems.identity();
+        let me = me & (S_OWNER_MASK >> S_OWNER_SHIFT);
+        let Some((slot, seq)) = self.claim_slot(me) else {
             sems.release(sem);
             return self.degraded_wait(sems, word, expected, deadline);
         };
-        let (me, epoch) = sems.identity();
         // Stale signals from earlier waits of this semaphore would end this wait early.
         sems.drain(sem);
         slot.owner.store((me << 16) | sem, Ordering::Relaxed);
         slot.epoch.store(epoch, Ordering::Relaxed);
         slot.key_lo.store(key as u32, Ordering::Relaxed);
         slot.key_hi.store((key >> 32) as u32, Ordering::Relaxed);
-        let armed = (seq << 2) | S_ARMED;
-        let claimed = (seq << 2) | S_CLAIMED;
+        let armed = slot_word(seq, me, S_ARMED);
+        let claimed = slot_word(seq, me, S_CLAIMED);
         // Count first, so that a slot seen ARMED is always counted (see "Dead
         // participants"); the SeqCst store also publishes owner/epoch/key (release).
         self.armed.fetch_add(1, Ordering::SeqCst);
@@ -486,7 +526,7 @@ impl<const P: usize, const N: usize> Table<P, N> {
                     chosen = true;
                     slot.state
                         .compare_exchange(
-                            (seq << 2) | S_SIGNALED,
+                            slot_word(seq, me, S_SIGNALED),
                             claimed,
                             Ordering::AcqRel,
                             Ordering::Relaxed,
@@ -500,7 +540,7 @@ impl<const P: usize, const N: usize> Table<P, N> {
             // meanwhile (without touching the counter) and someone else claimed it.
             let _ = slot.state.compare_exchange(
                 claimed,
-                (seq << 2) | S_FREE,
+                slot_word(seq, me, S_FREE),
                 Ordering::Release,
                 Ordering::Relaxed,
             );
@@ -533,7 +573,7 @@ impl<const P: usize, const N: usize> Table<P, N> {
             }
             let owner = slot.owner.load(Ordering::Relaxed);
             let epoch = slot.epoch.load(Ordering::Relaxed);
-            let (p, k) = (owner >> 16, owner & 0xFFFF);
+            let (p, k) = (slot_owner(s), owner & 0xFFFF);
             // The peer is untrusted: never index with what it wrote without a check.
             if p as usize >= P || k as usize >= SEMS_PER_PARTICIPANT {
                 continue;
@@ -567,20 +607,23 @@ impl<const P: usize, const N: usize> Table<P, N> {
         woken
     }
 
-    /// Claims a free slot: `FREE → CLAIMED` with the sequence advanced.
-    fn claim_slot(&self) -> Option<(&Slot, u32)> {
+    /// Claims a free slot for participant `me`: `FREE → CLAIMED` with the sequence advanced
+    /// and `me` recorded in the same compare-exchange. AcqRel: a reclaimer that acquires
+    /// this claim also sees `me`'s entry LIVE (set before any claim), so it can tell a
+    /// claim of a newer epoch of `me` from one of the epoch it reclaims (see `retire`).
+    fn claim_slot(&self, me: u32) -> Option<(&Slot, u32)> {
         for slot in &self.slots {
             let s = slot.state.load(Ordering::Relaxed);
             if s & S_STATE_MASK != S_FREE {
                 continue;
             }
-            let seq = ((s >> 2) + 1) & (u32::MAX >> 2);
+            let seq = ((s >> S_SEQ_SHIFT) + 1) & S_SEQ_MASK;
             if slot
                 .state
                 .compare_exchange(
                     s,
-                    (seq << 2) | S_CLAIMED,
-                    Ordering::Acquire,
+                    slot_word(seq, me, S_CLAIMED),
+                    Ordering::AcqRel,
                     Ordering::Relaxed,
                 )
                 .is_ok()
@@ -665,8 +708,9 @@ impl<const P: usize, const N: usize> Table<P, N> {
 
     // ---------------------------------------------------------------- participants
 
-    /// Claims a free participant entry for process `pid`: `FREE → JOINING` with the epoch
-    /// advanced; `known_by` starts with the joiner's own bit. Returns `(index, epoch)`, or
+    /// Claims a free participant entry for process `pid`: `FREE → RESERVED` with the epoch
+    /// advanced (never to 0), then pid and `known_by` (the joiner's own bit, tagged with the
+    /// epoch), then `RESERVED → JOINING`, which publishes them. Returns `(index, epoch)`, or
     /// `None` when all entries are taken. Real-time class: lock-free.
     pub fn join(&self, pid: u32) -> Option<(u32, u32)> {
         for (i, p) in self.participants.iter().enumerate() {
@@ -674,22 +718,61 @@ impl<const P: usize, const N: usize> Table<P, N> {
             if s & P_STATE_MASK != P_FREE {
                 continue;
             }
-            let epoch = ((s >> 4) + 1) & EPOCH_MASK;
+            let epoch = next_epoch(s >> 4);
             if p.state
                 .compare_exchange(
                     s,
-                    (epoch << 4) | P_JOINING,
+                    (epoch << 4) | P_RESERVED,
                     Ordering::AcqRel,
                     Ordering::Relaxed,
                 )
                 .is_ok()
             {
                 p.pid.store(pid, Ordering::Relaxed);
-                p.known_by.store(1 << i, Ordering::SeqCst);
+                p.known_by
+                    .store((epoch << KNOWN_TAG_SHIFT) | (1 << i), Ordering::Relaxed);
+                // Only the reserving joiner moves its entry out of RESERVED: a store.
+                p.state.store((epoch << 4) | P_JOINING, Ordering::SeqCst);
                 return Some((i as u32, epoch));
             }
         }
         None
+    }
+
+    /// [`Table::join`]; when every entry is taken, first reclaims the JOINING or LIVE
+    /// entries whose recorded process `gone(pid)` proves dead (a joiner killed between its
+    /// claim and the end of the rendezvous leaves its entry JOINING for ever), then tries
+    /// once more. `gone` must answer `true` only on proof (unknown is alive). Real-time
+    /// class: as `gone` (one `kill(pid, 0)` per entry in practice).
+    pub fn join_reclaiming(&self, pid: u32, gone: impl Fn(u32) -> bool) -> Option<(u32, u32)> {
+        if let Some(r) = self.join(pid) {
+            return Some(r);
+        }
+        if self.reclaim_gone(gone) == 0 {
+            return None;
+        }
+        self.join(pid)
+    }
+
+    /// Reclaims every JOINING or LIVE participant whose recorded process `gone(pid)` proves
+    /// dead (entries still RESERVED have no pid yet and are left alone). Returns the number
+    /// of entries reclaimed.
+    pub fn reclaim_gone(&self, gone: impl Fn(u32) -> bool) -> u32 {
+        let mut n = 0;
+        for i in 0..P as u32 {
+            let Some(p) = self.participant(i) else {
+                continue;
+            };
+            // The pid was published before JOINING (Release/Acquire): it is this epoch's.
+            if matches!(p.state, P_JOINING | P_LIVE)
+                && p.pid != 0
+                && gone(p.pid)
+                && self.reclaim(i, p.epoch).is_some()
+            {
+                n += 1;
+            }
+        }
+        n
     }
 
     /// `JOINING → LIVE` for `(index, epoch)`; `false` if the entry is no longer ours (a
@@ -714,9 +797,19 @@ impl<const P: usize, const N: usize> Table<P, N> {
         let (Some(p), true) = (self.participants.get(index as usize), (by as usize) < P) else {
             return;
         };
-        let s = p.state.load(Ordering::Acquire);
-        if s >> 4 == epoch && matches!(s & P_STATE_MASK, P_JOINING | P_LIVE) {
-            p.known_by.fetch_or(1 << by, Ordering::SeqCst);
+        // One compare-exchange on the epoch-tagged word: if the entry was retired (tag 0)
+        // or re-joined (another tag) since the caller looked, nothing is marked.
+        let mut kb = p.known_by.load(Ordering::Acquire);
+        while kb >> KNOWN_TAG_SHIFT == epoch && epoch != 0 {
+            match p.known_by.compare_exchange_weak(
+                kb,
+                kb | (1 << by),
+                Ordering::SeqCst,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => return,
+                Err(now) => kb = now,
+            }
         }
     }
 
@@ -728,7 +821,12 @@ impl<const P: usize, const N: usize> Table<P, N> {
         let Some(mine) = self.participants.get(me as usize) else {
             return false;
         };
-        let known_by = mine.known_by.load(Ordering::SeqCst);
+        let my_epoch = mine.state.load(Ordering::SeqCst) >> 4;
+        let tagged = mine.known_by.load(Ordering::SeqCst);
+        if tagged >> KNOWN_TAG_SHIFT != my_epoch {
+            return false;
+        }
+        let known_by = tagged & KNOWN_BITS;
         self.participants.iter().enumerate().all(|(q, p)| {
             let s = p.state.load(Ordering::SeqCst);
             q as u32 == me
@@ -741,11 +839,17 @@ impl<const P: usize, const N: usize> Table<P, N> {
     pub fn participant(&self, index: u32) -> Option<ParticipantInfo> {
         let p = self.participants.get(index as usize)?;
         let s = p.state.load(Ordering::Acquire);
+        let kb = p.known_by.load(Ordering::Acquire);
         Some(ParticipantInfo {
             state: s & P_STATE_MASK,
             epoch: s >> 4,
             pid: p.pid.load(Ordering::Relaxed),
-            known_by: p.known_by.load(Ordering::Acquire),
+            // Marks of another epoch are not this participant's.
+            known_by: if kb >> KNOWN_TAG_SHIFT == s >> 4 {
+                kb & KNOWN_BITS
+            } else {
+                0
+            },
         })
     }
 
@@ -785,15 +889,22 @@ impl<const P: usize, const N: usize> Table<P, N> {
             }
         }
         let mut freed = 0;
-        for slot in &self.slots {
+        'slots: for slot in &self.slots {
             let mut s = slot.state.load(Ordering::Acquire);
             loop {
                 let st = s & S_STATE_MASK;
-                if st == S_FREE
-                    || slot.owner.load(Ordering::Relaxed) >> 16 != index
-                    || slot.epoch.load(Ordering::Relaxed) != epoch
-                {
+                // The claimer is part of the state word (written by the claim itself), so a
+                // claim whose owner/epoch fields are not written yet is never mistaken for
+                // a stale one of `index`.
+                if st == S_FREE || slot_owner(s) != index {
                     break;
+                }
+                // A claim by `index` is this epoch's while the entry is still DEAD(epoch):
+                // a newer epoch claims only after the entry went FREE and LIVE again, and
+                // acquiring its claim (above) makes that visible here. Once the entry has
+                // left DEAD, a concurrent reclaimer has finished: stop.
+                if p.state.load(Ordering::Acquire) != dead {
+                    break 'slots;
                 }
                 match slot.state.compare_exchange(
                     s,
@@ -813,7 +924,13 @@ impl<const P: usize, const N: usize> Table<P, N> {
                 }
             }
         }
-        p.known_by.store(0, Ordering::Relaxed);
+        // Clear this epoch's marks only: a late reclaimer must not erase a new joiner's.
+        let kb = p.known_by.load(Ordering::Relaxed);
+        if kb >> KNOWN_TAG_SHIFT == epoch {
+            let _ = p
+                .known_by
+                .compare_exchange(kb, 0, Ordering::Relaxed, Ordering::Relaxed);
+        }
         // Only from DEAD of this epoch: a concurrent reclaimer may already have freed it
         // and a new process joined with the next epoch.
         let _ = p.state.compare_exchange(
