@@ -98,6 +98,7 @@ const _: () = {
 
 pub const MACH_PORT_NULL: mach_port_t = 0;
 
+pub(crate) use super::control::{MACH_MSGH_BITS_COMPLEX, MACH_NOTIFY_DEAD_NAME};
 pub(crate) use super::kern::kr::*;
 
 /// `<mach/sync_policy.h>`.
@@ -115,7 +116,6 @@ pub const MACH_MSG_TYPE_COPY_SEND: mach_msg_type_name_t = 19;
 pub const MACH_MSG_TYPE_MAKE_SEND: mach_msg_type_name_t = 20;
 pub const MACH_MSG_TYPE_MAKE_SEND_ONCE: mach_msg_type_name_t = 21;
 pub const MACH_MSG_PORT_DESCRIPTOR: u8 = 0;
-pub const MACH_MSGH_BITS_COMPLEX: c_uint = 0x8000_0000;
 /// `MACH_MSGH_BITS(remote, local)`.
 pub const fn msgh_bits(remote: mach_msg_type_name_t, local: mach_msg_type_name_t) -> c_uint {
     remote | (local << 8)
@@ -128,18 +128,6 @@ pub const MACH_SEND_TIMEOUT: mach_msg_option_t = 0x10;
 pub const MACH_RCV_TIMEOUT: mach_msg_option_t = 0x100;
 /// `MACH_RCV_TRAILER_ELEMENTS(MACH_RCV_TRAILER_AUDIT)` with trailer format 0.
 pub const MACH_RCV_TRAILER_AUDIT_OPT: mach_msg_option_t = 3 << 24;
-
-/// `mach_msg` results.
-pub const MACH_MSG_SUCCESS: mach_msg_return_t = 0;
-pub const MACH_SEND_INVALID_DEST: mach_msg_return_t = 0x1000_0003;
-pub const MACH_SEND_TIMED_OUT: mach_msg_return_t = 0x1000_0004;
-pub const MACH_SEND_INTERRUPTED: mach_msg_return_t = 0x1000_0007;
-pub const MACH_RCV_TIMED_OUT: mach_msg_return_t = 0x1000_4003;
-pub const MACH_RCV_INTERRUPTED: mach_msg_return_t = 0x1000_4005;
-pub const MACH_RCV_TOO_LARGE: mach_msg_return_t = 0x1000_4004;
-
-/// `<mach/notify.h>`: `MACH_NOTIFY_FIRST (0100) + 010`.
-pub const MACH_NOTIFY_DEAD_NAME: mach_msg_id_t = 0o110;
 
 unsafe extern "C" {
     /// `mach_task_self()` is a macro reading this.

@@ -5,7 +5,9 @@
 
 use core::time::Duration;
 
-/// `kern_return_t` values (`<mach/kern_return.h>`).
+/// `kern_return_t` values (`<mach/kern_return.h>`). Some are named only by the tests and the
+/// `apple-headers` lane's table (`hal/tests/apple_headers.rs`).
+#[allow(dead_code)]
 pub(crate) mod kr {
     pub(crate) const KERN_SUCCESS: i32 = 0;
     pub(crate) const KERN_INVALID_ARGUMENT: i32 = 4;
@@ -16,6 +18,19 @@ pub(crate) mod kr {
     pub(crate) const KERN_INVALID_CAPABILITY: i32 = 20;
     pub(crate) const KERN_TERMINATED: i32 = 37;
     pub(crate) const KERN_OPERATION_TIMED_OUT: i32 = 49;
+
+    /// `mach_msg_return_t` values (`<mach/message.h>`).
+    pub(crate) const MACH_MSG_SUCCESS: i32 = 0;
+    pub(crate) const MACH_SEND_INVALID_DEST: i32 = 0x1000_0003;
+    pub(crate) const MACH_SEND_TIMED_OUT: i32 = 0x1000_0004;
+    pub(crate) const MACH_SEND_INTERRUPTED: i32 = 0x1000_0007;
+    pub(crate) const MACH_SEND_MSG_TOO_SMALL: i32 = 0x1000_0008;
+    pub(crate) const MACH_SEND_INVALID_RIGHT: i32 = 0x1000_000a;
+    pub(crate) const MACH_SEND_INVALID_NOTIFY: i32 = 0x1000_000b;
+    pub(crate) const MACH_SEND_NO_BUFFER: i32 = 0x1000_000d;
+    pub(crate) const MACH_RCV_TIMED_OUT: i32 = 0x1000_4003;
+    pub(crate) const MACH_RCV_TOO_LARGE: i32 = 0x1000_4004;
+    pub(crate) const MACH_RCV_INTERRUPTED: i32 = 0x1000_4005;
 }
 use kr::*;
 

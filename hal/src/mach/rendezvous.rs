@@ -56,6 +56,7 @@
 //! * Messages that fail validation, and sends that time out (their rights come back to
 //!   us), are released with `mach_msg_destroy`.
 
+use super::control::{self, RcvAction, Received, SendResult, Trailer};
 use super::ffi::*;
 use super::registry::{self, Registration};
 use super::semaphore::{self, RegionSemaphores};
@@ -241,7 +242,10 @@ fn join_record(
             Ordering::Relaxed,
         );
     }
-    let (index, epoch) = table.join(pid).ok_or(MachError::RegionFull)?;
+    // A full region first gives back the entries of joiners that died mid-rendezvous.
+    let (index, epoch) = table
+        .join_reclaiming(pid, registry::pid_gone)
+        .ok_or(MachError::RegionFull)?;
     rec.table.store(
         table as *const WaiterTable as *mut WaiterTable,
         Ordering::Relaxed,
@@ -501,10 +505,15 @@ fn drop_peer(rec: &RegionSemaphores, q: usize) {
     if rec.peer_epoch[q].swap(0, Ordering::SeqCst) == 0 {
         return;
     }
-    // No waker may still be signalling one of these names (see RegionSemaphores).
-    while rec.in_signal.load(Ordering::SeqCst) != 0 {
-        core::hint::spin_loop();
-    }
+    // No waker may still be signalling one of these names (see RegionSemaphores): a
+    // bounded spin, then yield while a preempted waker finishes.
+    control::wait_until_idle(
+        || rec.in_signal.load(Ordering::SeqCst) != 0,
+        // SAFETY: no preconditions.
+        || unsafe {
+            libc::sched_yield();
+        },
+    );
     for s in &rec.peer_sems[q] {
         deallocate(s.swap(MACH_PORT_NULL, Ordering::AcqRel));
     }
@@ -615,12 +624,17 @@ fn send(msg: *mut mach_msg_header_t, size: usize) -> mach_msg_return_t {
             MACH_PORT_NULL,
         )
     };
-    if kr == MACH_SEND_TIMED_OUT {
-        // The kernel handed the message's rights back to us: release them.
-        // SAFETY: after a timed-out send the buffer holds a pseudo-received message.
-        unsafe { mach_msg_destroy(msg) };
+    match control::classify_send(kr) {
+        SendResult::Sent => MACH_MSG_SUCCESS,
+        SendResult::Returned(code) => {
+            // Copied in, then handed back with its rights as if received: release them.
+            // SAFETY: after such a failure the buffer holds a pseudo-received message.
+            unsafe { mach_msg_destroy(msg) };
+            code
+        }
+        // Never copied in: our rights were not moved and stay ours.
+        SendResult::Refused(code) => code,
     }
-    kr
 }
 
 /// Sends JOIN or PEER to `dest` (`COPY_SEND`): `ports[0]` (a control port) with
@@ -754,6 +768,7 @@ fn start_control() -> Result<(), MachError> {
 
 extern "C" fn control_main(_: *mut c_void) -> *mut c_void {
     let mut buf = RcvBuf([0; 1024]);
+    let mut receiver = control::Receiver::default();
     loop {
         let msg = buf.0.as_mut_ptr() as *mut mach_msg_header_t;
         // SAFETY: `buf` is 1024 writable bytes, 8-aligned; we receive on our port set.
@@ -768,24 +783,54 @@ extern "C" fn control_main(_: *mut c_void) -> *mut c_void {
                 MACH_PORT_NULL,
             )
         };
-        if kr != MACH_MSG_SUCCESS {
-            // Too large (already destroyed by the kernel) or interrupted: next message.
-            continue;
+        match receiver.on_result(kr) {
+            RcvAction::Handle => {
+                let _book = Book::lock();
+                handle(&mut buf);
+            }
+            // The kernel destroyed the body but left the header's reply right to us.
+            RcvAction::ReleaseReply => release_reply(&buf),
+            RcvAction::Again => {}
+            RcvAction::BackOff(d) => registry::nap(d),
         }
-        let _book = Book::lock();
-        handle(&mut buf);
     }
+}
+
+/// The audit trailer the kernel appended, if it is there and that large.
+fn trailer(buf: &RcvBuf, size: usize) -> Option<Trailer> {
+    let at = size.checked_add(3)? & !3;
+    let bytes = buf
+        .0
+        .get(at..at.checked_add(size_of::<mach_msg_audit_trailer_t>())?)?;
+    // SAFETY: in-bounds bytes, read unaligned into a plain-integer struct.
+    let t: mach_msg_audit_trailer_t =
+        unsafe { core::ptr::read_unaligned(bytes.as_ptr() as *const mach_msg_audit_trailer_t) };
+    (t.msgh_trailer_size as usize >= size_of::<mach_msg_audit_trailer_t>()).then_some(Trailer {
+        sender: t.msgh_sender,
+        audit: t.msgh_audit,
+    })
 }
 
 /// The sender's pid from the audit trailer, if present.
 fn sender_pid(buf: &RcvBuf, size: usize) -> Option<u32> {
-    let at = size.checked_add(3)? & !3;
-    let bytes = buf.0.get(at..at + size_of::<mach_msg_audit_trailer_t>())?;
-    // SAFETY: in-bounds bytes, read unaligned into a plain-integer struct.
-    let t: mach_msg_audit_trailer_t =
-        unsafe { core::ptr::read_unaligned(bytes.as_ptr() as *const mach_msg_audit_trailer_t) };
-    (t.msgh_trailer_size as usize >= size_of::<mach_msg_audit_trailer_t>())
-        .then_some(t.msgh_audit[5])
+    trailer(buf, size).map(|t| t.audit[5])
+}
+
+/// Releases the reply right in the header of a received message (the sender's
+/// `msgh_remote_port`): nothing we handle answers on it, and keeping it would let a peer
+/// make us accumulate names.
+fn release_reply(buf: &RcvBuf) {
+    // SAFETY: the kernel wrote at least a header; it is plain integers.
+    let header: mach_msg_header_t =
+        unsafe { core::ptr::read_unaligned(buf.0.as_ptr() as *const mach_msg_header_t) };
+    deallocate(header.msgh_remote_port);
+}
+
+/// Whether we asked for a dead-name notification of `name` and it is still wanted.
+fn watched(name: mach_port_t) -> bool {
+    WATCH
+        .iter()
+        .any(|w| w[0].load(Ordering::Relaxed) == name && w[1].load(Ordering::Relaxed) != 0)
 }
 
 fn handle(buf: &mut RcvBuf) {
@@ -799,8 +844,23 @@ fn handle(buf: &mut RcvBuf) {
             let n: mach_dead_name_notification_t = unsafe {
                 core::ptr::read_unaligned(buf.0.as_ptr() as *const mach_dead_name_notification_t)
             };
-            on_dead(n.not_port);
-            true
+            let m = Received {
+                id: header.msgh_id,
+                bits: header.msgh_bits,
+                size: header.msgh_size,
+                local_port: header.msgh_local_port,
+                not_port: n.not_port,
+                trailer: trailer(buf, size),
+            };
+            // Only the kernel's, on our control port, for a name we watch (B4): a forgery
+            // is destroyed below, and never makes us evict a peer or drop a name.
+            match control::accept_dead_name(&m, CTL.load(Ordering::Acquire), watched) {
+                Ok(name) => {
+                    on_dead(name);
+                    true
+                }
+                Err(_) => false,
+            }
         }
         MSG_JOIN | MSG_PEER => match parse_peer(buf, size) {
             Some((m, ports)) => {
@@ -820,7 +880,11 @@ fn handle(buf: &mut RcvBuf) {
         }
         _ => false,
     };
-    if !handled {
+    if handled {
+        // Its port descriptors were installed (or released) by the handler; the header's
+        // reply right, if the sender set one, is ours to release.
+        release_reply(buf);
+    } else {
         // SAFETY: a received message in our buffer: release whatever it carries.
         unsafe { mach_msg_destroy(buf.0.as_mut_ptr() as *mut mach_msg_header_t) };
     }
