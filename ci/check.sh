@@ -35,7 +35,7 @@ musl_target=aarch64-unknown-linux-musl
 no_std_crates=(-p shmsync-arch -p shmsync-hal -p shmsync)
 
 # Lanes in run order, with what each proves (shown by --list and in the README).
-lanes=(fmt clippy clippy-cross test asm apple-link no-std miri-host miri-apple-arm64
+lanes=(fmt clippy clippy-cross test asm apple-link apple-headers no-std miri-host miri-apple-arm64
   miri-apple-x86_64 qemu-aarch64 loom pingpong rtsan)
 declare -A about=(
   [fmt]="rustfmt --check (workspace and ci/ crates); the workflow lists the same lanes"
@@ -44,6 +44,7 @@ declare -A about=(
   [test]="cargo test --workspace on the host (futex backend), plus count-syscalls runs"
   [asm]="disassembly shows cpu_relax emits pause (x86_64) and isb (aarch64)"
   [apple-link]="zigbuild links Mach-O tests+examples for both Apple targets and feature sets; symbol audit and its self-test"
+  [apple-headers]="every Apple type, struct size/offset, constant and signature the hal declares (and mach2's bindings) checked against zig's SDK headers for both Apple targets; self-test with one wrong constant"
   [no-std]="arch, hal and core build for thumbv7em-none-eabihf and thumbv6m-none-eabi"
   [miri-host]="Miri runs the workspace's in-process tests on the host (futex backend)"
   [miri-apple-arm64]="Miri runs the in-process tests for aarch64-apple-darwin"
@@ -120,7 +121,7 @@ setup() {
     done
   fi
 
-  if wants apple-link qemu-aarch64; then
+  if wants apple-link apple-headers qemu-aarch64; then
     if ! command -v cargo-zigbuild >/dev/null || ! python3 -c 'import ziglang' 2>/dev/null; then
       if ! python3 -m pip --version >/dev/null 2>&1; then
         as_root apt-get update -qq
@@ -329,6 +330,8 @@ lane_apple_link() {
     done
   done
 }
+
+lane_apple_headers() { bash ci/apple-headers.sh; }
 
 lane_no_std() {
   local t

@@ -47,6 +47,8 @@
 pub mod registry;
 // Target-independent: compiled on Apple for `semaphore.rs`, and on every host for its tests.
 #[cfg(any(test, target_vendor = "apple"))]
+pub(crate) mod abi;
+#[cfg(any(test, target_vendor = "apple"))]
 mod control;
 #[cfg(any(test, target_vendor = "apple"))]
 mod kern;
