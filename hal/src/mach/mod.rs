@@ -19,7 +19,12 @@
 //! | [`table`] | the shared waiter table, generic over [`Semaphores`]; loom-checked | everywhere |
 //! | `registry` | region address range → table, so `wait(&word)` finds it | Unix |
 //! | `standin` | futex-word semaphores in shared memory, to run the protocol across forked processes | Linux |
-//! | `ffi`, `semaphore`, `rendezvous` | Mach FFI, Mach semaphores, the bootstrap rendezvous | Apple |
+//! | `abi` | every Apple type, layout, constant and signature used, checked against the SDK headers (`apple-headers` lane) | Apple + host tests |
+//! | `kern` | what each semaphore `kern_return_t` means to a wait; the wait loop | Apple + host tests |
+//! | `control` | which dead-name notification to believe, send/receive results, `drop_peer`'s wait | Apple + host tests |
+//! | `peers` | the rendezvous bookkeeping: who may send what, rights held, watches, introductions, eviction | Apple + host tests |
+//! | `ffi`, `semaphore` | Mach declarations (mostly `mach2`'s), Mach semaphores | Apple |
+//! | `rendezvous`, `messages`, `control_thread` | join/leave, the wire format, the receive loop: the Mach shell around `peers` | Apple |
 //!
 //! # What a region does (the interface the region header uses)
 //! 1. At creation with [`WakeProtocol::MachTable`], reserve [`protocol_area_len`] bytes
@@ -52,6 +57,8 @@ pub(crate) mod abi;
 mod control;
 #[cfg(any(test, target_vendor = "apple"))]
 mod kern;
+#[cfg(all(any(test, target_vendor = "apple"), not(all(loom, test))))]
+mod peers;
 mod sync;
 pub mod table;
 
@@ -64,7 +71,11 @@ mod tests;
 pub mod standin;
 
 #[cfg(target_vendor = "apple")]
+mod control_thread;
+#[cfg(target_vendor = "apple")]
 mod ffi;
+#[cfg(target_vendor = "apple")]
+mod messages;
 #[cfg(target_vendor = "apple")]
 mod rendezvous;
 #[cfg(target_vendor = "apple")]
