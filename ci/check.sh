@@ -169,12 +169,13 @@ x() {
 
 # Feature sets the Apple lanes build: the default, app-store-safe, and each known extra
 # Apple backend switch that some workspace crate declares (force-mach: the Mach backend on
-# every macOS). The switch is only built once a crate has it (cargo metadata).
+# every macOS; force-ulock: ulock wherever the kernel has it, a default-profile build). The
+# switch is only built once a crate has it (cargo metadata).
 apple_feature_sets() {
   echo default
   echo app-store-safe
   local f
-  for f in force-mach; do
+  for f in force-mach force-ulock; do
     if [[ -n $(metadata | python3 ci/cargo-json.py with-feature "$f") ]]; then echo "$f"; fi
   done
 }
@@ -200,7 +201,7 @@ require_ulock() {
 # The audit profile for a feature set: anything that must link no private symbol.
 audit_profile() {
   case $1 in
-    default) echo default ;;
+    default | force-ulock) echo default ;;
     *) echo app-store-safe ;;
   esac
 }

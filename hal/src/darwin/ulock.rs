@@ -21,6 +21,10 @@
 //!   match: `>= 0` means the opcode is understood. (A wake cannot decide it: 10.13 / 10.14
 //!   look the waiter up, `ENOENT`, before they check the opcode.) The decision table is
 //!   `retry::shared_opcode_supported`, unit-tested with each version's answers.
+//! * **Shared mappings only.** The shared key is (VM object, offset). A word in *private*
+//!   memory can move to a new object at a copy-on-write fault after `fork()`, and waiter and
+//!   waker then compute different keys: cross-process words must be in shared mappings
+//!   (docs/macos.md, "Words must live in shared mappings").
 
 use super::poll;
 use super::time;
@@ -35,7 +39,9 @@ use core::ffi::{c_int, c_void};
 use core::sync::atomic::{AtomicU8, Ordering, fence};
 
 /// `UL_COMPARE_AND_WAIT_SHARED`: 32-bit compare-and-wait keyed on the memory object and
-/// offset (cross-process). xnu `bsd/sys/ulock.h`.
+/// offset (cross-process). No SDK header declares the ulock API (it is private, so the
+/// `apple-headers` lane cannot check these values): they and the three prototypes below
+/// are from xnu `bsd/sys/ulock.h` (apple-oss-distributions/xnu, tag xnu-11417.101.15).
 const UL_COMPARE_AND_WAIT_SHARED: u32 = 3;
 /// `ULF_WAKE_ALL`: wake every waiter instead of one.
 const ULF_WAKE_ALL: u32 = 0x0000_0100;
@@ -221,9 +227,9 @@ pub(super) fn wake_reporting(word: &AtomicU32, all: bool) -> WakeOutcome {
 
 #[cfg(all(test, not(miri)))]
 mod tests {
-    //! Native macOS only (the macos-13 / macos-14 CI jobs): Miri has no `__ulock_*` shims.
-    //! These call the ulock functions directly, so they run even where os_sync is
-    //! selected.
+    //! Native macOS only (every GitHub macOS job of the default and `force-ulock` builds):
+    //! Miri has no `__ulock_*` shims. These call the ulock functions directly, so they run
+    //! even where os_sync is selected; `force-ulock` runs the rest of the suite on ulock.
     extern crate std;
 
     use super::*;
@@ -238,6 +244,14 @@ mod tests {
     #[test]
     fn shared_opcode_is_supported() {
         assert!(available());
+    }
+
+    /// The `force-ulock` CI jobs: ulock is the selected backend, so every wait and wake of
+    /// the crate API (and every test of the workspace) goes through this file.
+    #[cfg(feature = "force-ulock")]
+    #[test]
+    fn force_ulock_selects_ulock() {
+        assert_eq!(crate::init(), crate::Backend::Ulock);
     }
 
     #[test]

@@ -202,8 +202,11 @@ pub const MACH_RCV_TIMEOUT: mach_msg_option_t = 0x100;
 /// MACH_RCV_TRAILER_ELEMENTS(MACH_RCV_TRAILER_AUDIT)`.
 pub const MACH_RCV_TRAILER_AUDIT_OPT: mach_msg_option_t = 3 << 24;
 
+/// `<os/clock.h>`: the only clock os_sync's deadline waits accept.
+pub const OS_CLOCK_MACH_ABSOLUTE_TIME: u32 = 32;
+
 /// Constants checked by name against the SDK: `(C name or expression, our value)`.
-pub(crate) fn constants() -> [(&'static str, i64); 46] {
+pub(crate) fn constants() -> [(&'static str, i64); 52] {
     use super::control::*;
     use super::kern::kr::*;
     use crate::retry::errno;
@@ -261,11 +264,20 @@ pub(crate) fn constants() -> [(&'static str, i64); 46] {
         ("MACH_RCV_TIMED_OUT", MACH_RCV_TIMED_OUT.into()),
         ("MACH_RCV_TOO_LARGE", MACH_RCV_TOO_LARGE.into()),
         ("MACH_RCV_INTERRUPTED", MACH_RCV_INTERRUPTED.into()),
+        (
+            "OS_CLOCK_MACH_ABSOLUTE_TIME",
+            OS_CLOCK_MACH_ABSOLUTE_TIME.into(),
+        ),
         ("ENOENT", errno::ENOENT.into()),
+        ("ESRCH", errno::ESRCH.into()),
         ("EINTR", errno::EINTR.into()),
+        ("ENOMEM", errno::ENOMEM.into()),
+        ("EFAULT", errno::EFAULT.into()),
         ("EINVAL", errno::EINVAL.into()),
         ("EDOM", errno::EDOM.into()),
+        ("EALREADY", errno::EALREADY.into()),
         ("ETIMEDOUT", errno::ETIMEDOUT.into()),
+        ("EOWNERDEAD", errno::EOWNERDEAD.into()),
     ]
 }
 

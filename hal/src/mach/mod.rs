@@ -42,6 +42,18 @@
 //! A word outside every registered region uses a private table of the calling process
 //! (threads of one process only).
 //!
+//! # Limits of the rendezvous (read before shipping)
+//! * The creator checks in a *dynamically named* launchd service. launchd's `bootstrap.h`
+//!   says checked-in services should be declared in a plist; dynamic names work (Chromium
+//!   does the same) but are not promised. A refusal is [`MachError::Rendezvous`].
+//! * In the App Sandbox the name must start with the application-group id (the `app_group`
+//!   argument of `join`), and every participant needs that group in its entitlements; a
+//!   plug-in has its host's sandbox. Refused: `Rendezvous(1100)`.
+//! * All participants must share one bootstrap namespace: one GUI login session. A GUI app
+//!   and an ssh session, a LaunchDaemon or another user's session cannot meet
+//!   (`Rendezvous(1102)`); use os_sync or ulock there, which need no rendezvous.
+//! * Attaching needs the creator alive.
+//!
 //! Real-time classes: waits **may block**; wakes **may wake** (no lock, no allocation, no
 //! syscall when nothing is armed, one semaphore signal per woken waiter); join and leave
 //! **may block** (Mach messages) and belong to set-up, not to an audio thread.

@@ -10,14 +10,18 @@
 //! empty table: no participant, every slot free, nothing armed.
 //!
 //! * `participants[8]`: one entry per attached process — `state` packs a join *epoch*
-//!   (upper 28 bits, +1 at every join of that entry) with a `P_*` state (low 4 bits), so a
-//!   compare-exchange on it can never confuse two lifetimes of one entry; `pid`; and
-//!   `known_by`, a bit per peer that already holds this participant's semaphore rights.
-//! * `slots[64]`: one per blocked thread — `state` packs a claim sequence number (upper 30
-//!   bits, +1 at every claim) with an `S_*` state (low 2 bits), which rules out ABA between
-//!   a waker's load and its compare-exchange; `owner` = participant `<< 16` | semaphore
-//!   index; the owner's join `epoch`; and the 64-bit key of the word (its byte offset in
-//!   the region; the private table of one process uses addresses).
+//!   (24 bits above the state bits, +1 at every join of that entry, never 0) with a `P_*`
+//!   state (low 4 bits), so a compare-exchange on it can never confuse two lifetimes of one
+//!   entry; `pid` (published before the entry leaves RESERVED); and `known_by` =
+//!   `epoch << 8 | bits`, a bit per peer that already holds this participant's semaphore
+//!   rights *for that epoch* (set by one compare-exchange on the tagged word, so a mark
+//!   meant for an earlier lifetime of the entry cannot land on a later one).
+//! * `slots[64]`: one per blocked thread — `state` packs a claim sequence number (27 bits,
+//!   +1 at every claim, which rules out ABA between a waker's load and its
+//!   compare-exchange), the claimer's participant index (3 bits, written by the claim's
+//!   compare-exchange itself) and an `S_*` state (low 2 bits); `owner` = participant `<< 16`
+//!   | semaphore index; the owner's join `epoch`; and the 64-bit key of the word (its byte
+//!   offset in the region; the private table of one process uses addresses).
 //! * `armed`: an upper bound of the slots that are ARMED or SIGNALED. Zero lets a waker
 //!   return after one load, with no scan and no syscall.
 //!
@@ -59,11 +63,16 @@
 //! [`wait`](crate::wait) contract allows; step 3 drains most of them.
 //!
 //! ## Dead participants
-//! A participant that dies keeps its entry LIVE and maybe some slots CLAIMED, ARMED or
-//! SIGNALED. [`Table::reclaim`] (called by a peer that learnt of the death: a Mach
-//! dead-name notification, or the stand-in's pid check) moves the entry to DEAD with a
-//! compare-exchange on the exact epoch, frees every slot whose owner and epoch match, lowers
-//! `armed` for the ARMED and SIGNALED ones, and frees the entry. The counter is raised
+//! A participant that dies keeps its entry LIVE (or JOINING) and maybe some slots CLAIMED,
+//! ARMED or SIGNALED. [`Table::reclaim`] (called by a peer that learnt of the death: a Mach
+//! dead-name notification, the stand-in's pid check, or a joiner finding the region full:
+//! [`Table::join_reclaiming`]) moves the entry to DEAD with a compare-exchange on the exact
+//! epoch, frees every slot whose state word names that participant as claimer while the
+//! entry is still DEAD of that epoch, lowers `armed` for the ARMED and SIGNALED ones, and
+//! frees the entry. The claimer is part of the slot's state word, written by the claim
+//! itself: a fresh claim by another process is never mistaken for a stale slot of the dead
+//! one (the owner/epoch fields are written only after the claim), and a claim by a newer
+//! epoch of the same index is seen only after the entry left DEAD, which stops the scan. The counter is raised
 //! before a slot becomes ARMED and lowered only after it left ARMED/SIGNALED, so it never
 //! undercounts (which could lose a wakeup); a process killed between those steps leaves it
 //! one too high, which only costs wakers a scan that finds nothing (no syscall). Every
