@@ -12,7 +12,9 @@ use super::messages::{
 };
 use super::peers::{self, Intro, Kind, PortOps, PortSet, RightsMsg};
 use super::registry;
-use super::rendezvous::{Book, CONTROL, CTL, PORT_SET, REC_USED, RECORDS, WATCHES, deallocate};
+use super::rendezvous::{
+    Book, CONTROL, CTL, ControlState, PORT_SET, REC_USED, RECORDS, WATCHES, deallocate,
+};
 use super::semaphore::RegionSemaphores;
 use super::table::WaiterTable;
 use core::ffi::c_void;
@@ -113,10 +115,17 @@ fn table_of(rec: &RegionSemaphores) -> &WaiterTable {
 pub(super) fn start_control() -> Result<(), MachError> {
     registry::install_fork_handler();
     loop {
-        match CONTROL.compare_exchange(0, 1, Ordering::AcqRel, Ordering::Acquire) {
+        const RUNNING: u32 = ControlState::Running as u32;
+        const FAILED: u32 = ControlState::Failed as u32;
+        match CONTROL.compare_exchange(
+            ControlState::NotStarted as u32,
+            ControlState::Starting as u32,
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        ) {
             Ok(_) => break,
-            Err(2) => return Ok(()),
-            Err(3) => return Err(MachError::Kernel(KERN_INVALID_ARGUMENT)),
+            Err(RUNNING) => return Ok(()),
+            Err(FAILED) => return Err(MachError::Kernel(KERN_INVALID_ARGUMENT)),
             Err(_) => registry::nap(Duration::from_micros(100)),
         }
     }
@@ -157,7 +166,12 @@ pub(super) fn start_control() -> Result<(), MachError> {
         unsafe { libc::pthread_detach(tid) };
         Ok(())
     })();
-    CONTROL.store(if r.is_ok() { 2 } else { 3 }, Ordering::Release);
+    let state = if r.is_ok() {
+        ControlState::Running
+    } else {
+        ControlState::Failed
+    };
+    CONTROL.store(state as u32, Ordering::Release);
     r
 }
 

@@ -88,8 +88,25 @@ pub(super) static RECORDS: [RegionSemaphores; REGISTRY_CAPACITY] =
 const REC_FREE: u32 = 0;
 /// Record in use: the control thread may install peers into it.
 pub(super) const REC_USED: u32 = 1;
+/// Record claimed by a `join` that has not published its region id yet: invisible to the
+/// control thread.
+const REC_CLAIMED: u32 = 3;
 
-/// Control state: 0 not started, 1 starting, 2 running, 3 failed.
+/// The states of [`CONTROL`] (stored as `u32`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u32)]
+pub(super) enum ControlState {
+    /// No control port or thread yet.
+    NotStarted = 0,
+    /// One `join` is creating them; the others wait.
+    Starting = 1,
+    /// The control thread is receiving.
+    Running = 2,
+    /// Creating them failed; joins fail.
+    Failed = 3,
+}
+
+/// Control state: a [`ControlState`].
 pub(super) static CONTROL: AtomicU32 = AtomicU32::new(0);
 /// Our control port (receive right) and the port set the control thread receives on.
 pub(super) static CTL: AtomicU32 = AtomicU32::new(MACH_PORT_NULL);
@@ -169,7 +186,7 @@ pub unsafe fn join(
         .iter()
         .position(|r| {
             r.state
-                .compare_exchange(REC_FREE, 3, Ordering::Acquire, Ordering::Relaxed)
+                .compare_exchange(REC_FREE, REC_CLAIMED, Ordering::Acquire, Ordering::Relaxed)
                 .is_ok()
         })
         .ok_or(MachError::RegistryFull)?;
@@ -437,5 +454,5 @@ pub(crate) fn after_fork_child() {
     CTL.store(MACH_PORT_NULL, Ordering::Relaxed);
     PORT_SET.store(MACH_PORT_NULL, Ordering::Relaxed);
     BOOK.store(false, Ordering::Relaxed);
-    CONTROL.store(0, Ordering::Release);
+    CONTROL.store(ControlState::NotStarted as u32, Ordering::Release);
 }
