@@ -38,8 +38,8 @@ msrv=$(sed -n 's/^rust-version = "\(.*\)"$/\1/p' "$root/Cargo.toml" | head -n 1)
 no_std_crates=(-p shmsync-arch -p shmsync-hal -p shmsync)
 
 # Lanes in run order, with what each proves (shown by --list and in the README).
-lanes=(fmt clippy clippy-cross test asm apple-link no-std platforms msrv package miri-host
-  miri-apple-arm64 miri-apple-x86_64 qemu-aarch64 loom pingpong rtsan)
+lanes=(fmt clippy clippy-cross test asm apple-link apple-headers no-std platforms msrv package
+  miri-host miri-apple-arm64 miri-apple-x86_64 qemu-aarch64 loom pingpong rtsan)
 declare -A about=(
   [fmt]="rustfmt --check (workspace and ci/ crates); the workflow lists the same lanes"
   [clippy]="clippy -D warnings, host, all targets, default and all features"
@@ -47,6 +47,7 @@ declare -A about=(
   [test]="cargo test --workspace on the host (futex backend), plus count-syscalls (+test-hooks) runs"
   [asm]="disassembly shows cpu_relax emits pause (x86_64) and isb (aarch64)"
   [apple-link]="zigbuild links Mach-O tests+examples for both Apple targets and feature sets; symbol audit and its self-test"
+  [apple-headers]="every Apple type, struct size/offset, constant and signature the hal declares (and mach2's bindings) checked against zig's SDK headers for both Apple targets; self-test with one wrong constant"
   [no-std]="arch, hal and core (with and without the derive feature) build for thumbv7em-none-eabihf and thumbv6m-none-eabi (with the spin opt-in)"
   [platforms]="an OS without a backend (Windows, bare metal) fails to build with a message naming it and the spin opt-in; with spin it builds"
   [package]="cargo package --workspace; each packed crate's tests build and pass from the package alone (ci/package-check.sh)"
@@ -130,7 +131,7 @@ setup() {
     done
   fi
 
-  if wants apple-link qemu-aarch64; then
+  if wants apple-link apple-headers qemu-aarch64; then
     if ! command -v cargo-zigbuild >/dev/null || ! python3 -c 'import ziglang' 2>/dev/null; then
       if ! python3 -m pip --version >/dev/null 2>&1; then
         as_root apt-get update -qq
@@ -178,12 +179,13 @@ x() {
 
 # Feature sets the Apple lanes build: the default, app-store-safe, and each known extra
 # Apple backend switch that some workspace crate declares (force-mach: the Mach backend on
-# every macOS). The switch is only built once a crate has it (cargo metadata).
+# every macOS; force-ulock: ulock wherever the kernel has it, a default-profile build). The
+# switch is only built once a crate has it (cargo metadata).
 apple_feature_sets() {
   echo default
   echo app-store-safe
   local f
-  for f in force-mach; do
+  for f in force-mach force-ulock; do
     if [[ -n $(metadata | python3 ci/cargo-json.py with-feature "$f") ]]; then echo "$f"; fi
   done
 }
@@ -209,7 +211,7 @@ require_ulock() {
 # The audit profile for a feature set: anything that must link no private symbol.
 audit_profile() {
   case $1 in
-    default) echo default ;;
+    default | force-ulock) echo default ;;
     *) echo app-store-safe ;;
   esac
 }
@@ -350,6 +352,8 @@ lane_apple_link() {
     done
   done
 }
+
+lane_apple_headers() { bash ci/apple-headers.sh; }
 
 lane_no_std() {
   local t

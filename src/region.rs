@@ -50,7 +50,7 @@ pub const MAGIC: u32 = u32::from_le_bytes(*b"SHMS");
 
 /// Version of the header layout and of every shared type's protocol. Bumped on any
 /// incompatible change; peers with another version are refused.
-pub const ABI_VERSION: u32 = 1;
+pub const ABI_VERSION: u32 = 2;
 
 /// Size of the header, in bytes.
 pub const HEADER_SIZE: usize = 64;
@@ -743,8 +743,16 @@ pub unsafe fn attach<'a, T: ShmSafe>(
     Ok(region)
 }
 
+/// How often [`attach_timeout`] re-checks a region that is not ready yet, whether or not a
+/// wake arrived: 1 ms, so an attacher returns within about a millisecond of READY even where
+/// the creator's wake cannot reach it (the Mach backend, whose attacher is not registered in
+/// the region yet), at the cost of 1 000 wake-ups a second while it waits — set-up, not an
+/// audio path.
+const ATTACH_RECHECK: Duration = Duration::from_millis(1);
+
 /// Like [`attach`], but while the region is not ready yet, parks on the header's state word
-/// (woken by [`init`]) for at most `timeout`. Other errors return at once.
+/// (woken by [`init`], re-checked at least every millisecond) for at most `timeout`. Other
+/// errors return at once.
 ///
 /// Real-time class: **may block**.
 ///
@@ -770,7 +778,16 @@ pub unsafe fn attach_timeout<'a, T: ShmSafe>(
         if seen == READY {
             continue;
         }
-        if hal::wait_until(&header.state, seen, deadline) == hal::Wait::TimedOut
+        // Bounded steps: on the Mach backend this word is in no registered region, so the
+        // attacher parks in its process-private table while the creator's `wake_all` goes
+        // through the region's table and never reaches it. Re-checking every
+        // `ATTACH_RECHECK` ends the wait soon after READY on every backend.
+        let step = hal::clock::Instant::now().checked_add(ATTACH_RECHECK);
+        let until = match (deadline, step) {
+            (Some(d), Some(s)) => Some(d.min(s)),
+            (d, s) => d.or(s),
+        };
+        if hal::wait_until(&header.state, seen, until) == hal::Wait::TimedOut
             && deadline.is_some_and(|d| hal::clock::Instant::now() >= d)
         {
             // SAFETY: forwarded from the caller; one last look after the deadline.

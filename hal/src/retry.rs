@@ -237,6 +237,48 @@ pub(crate) fn drive_wake(mut wake: impl FnMut() -> KResult) -> WakeOutcome {
     }
 }
 
+/// Attempts of the shared-opcode probe before it gives up on a kernel that keeps answering
+/// transient errors (`EINTR`, `EFAULT`, `ENOMEM`): then the opcode counts as unsupported,
+/// which selects the Mach backend — slower to set up, never wrong.
+pub(crate) const MAX_PROBE_ATTEMPTS: u32 = 8;
+
+// Used by ulock.rs, which the `app-store-safe` build leaves out.
+#[cfg_attr(feature = "app-store-safe", allow(dead_code))]
+/// The kernel call the shared-opcode probe of the ulock backend makes, so that its decision
+/// runs on any host with the answers of each macOS version (`darwin/ulock.rs` supplies the
+/// real call).
+pub(crate) trait ProbeSyscalls {
+    /// `__ulock_wait(UL_COMPARE_AND_WAIT_SHARED | ULF_NO_ERRNO, word, value, 1 µs)` where
+    /// `value` differs from `*word`, decoded with [`from_no_errno`].
+    fn wait_mismatch(&mut self) -> KResult;
+}
+
+/// Whether the kernel understands `UL_COMPARE_AND_WAIT_SHARED` (macOS 10.15+).
+///
+/// The probe is a **wait** whose value cannot match, not a wake: `sys_ulock_wait2` checks
+/// the opcode before anything else and, for a known opcode, returns the waiter count
+/// (`>= 0`) when the value differs (xnu `bsd/kern/sys_ulock.c`, "Lock value has changed from
+/// expected so bail out"), while 10.13 / 10.14 answer `EINVAL`. A wake cannot tell them
+/// apart: 10.13 / 10.14's `ulock_wake` looks the waiter up before it checks the opcode and
+/// answers `ENOENT` for a word nobody waits on, just as 10.15+ does.
+///
+/// | answer | decision |
+/// |---|---|
+/// | `>= 0`, `ETIMEDOUT` (the kernel compared and waited) | supported |
+/// | `EINTR`, `EFAULT`, `ENOMEM` | ask again, at most [`MAX_PROBE_ATTEMPTS`] times, then unsupported |
+/// | `EINVAL` and anything else | unsupported |
+#[cfg_attr(feature = "app-store-safe", allow(dead_code))]
+pub(crate) fn shared_opcode_supported(k: &mut impl ProbeSyscalls) -> bool {
+    for _ in 0..MAX_PROBE_ATTEMPTS {
+        match k.wait_mismatch() {
+            Ok(()) | Err(ETIMEDOUT) => return true,
+            Err(EINTR | EFAULT | ENOMEM) => continue,
+            Err(_) => return false,
+        }
+    }
+    false
+}
+
 #[cfg(test)]
 mod tests {
     extern crate std;
@@ -496,5 +538,73 @@ mod tests {
         });
         assert_eq!(out, WakeOutcome::Refused(EINTR));
         assert_eq!(calls, MAX_WAKE_RETRIES + 1);
+    }
+
+    /// What `__ulock_wait` / `__ulock_wake` with `UL_COMPARE_AND_WAIT_SHARED` answer on a
+    /// private word nobody waits on, per kernel (xnu `bsd/kern/sys_ulock.c`).
+    struct Kernel {
+        /// 10.15 and later: the opcode is known. 10.13 / 10.14: `ulock_wake` looks the
+        /// waiter up (ENOENT) before it checks the opcode; `ulock_wait` checks the opcode
+        /// first (EINVAL).
+        shared_opcode: bool,
+        /// Results returned before the real answer (EINTR, EFAULT, ENOMEM).
+        noise: Vec<i32>,
+        calls: u32,
+    }
+
+    impl Kernel {
+        fn next_noise(&mut self) -> Option<i32> {
+            self.calls += 1;
+            (!self.noise.is_empty()).then(|| self.noise.remove(0))
+        }
+    }
+
+    impl ProbeSyscalls for Kernel {
+        fn wait_mismatch(&mut self) -> KResult {
+            if let Some(e) = self.next_noise() {
+                return Err(e);
+            }
+            // 10.15+: the value differs, the kernel returns the waiter count (0).
+            if self.shared_opcode {
+                Ok(())
+            } else {
+                Err(EINVAL)
+            }
+        }
+    }
+
+    fn kernel(shared_opcode: bool, noise: &[i32]) -> Kernel {
+        Kernel {
+            shared_opcode,
+            noise: noise.to_vec(),
+            calls: 0,
+        }
+    }
+
+    #[test]
+    fn probe_decision_table_per_macos_version() {
+        // 10.13 / 10.14: unsupported, so Mach is chosen instead of 1 ms polling.
+        assert!(!shared_opcode_supported(&mut kernel(false, &[])));
+        // 10.15+: supported, with or without transient errors first.
+        assert!(shared_opcode_supported(&mut kernel(true, &[])));
+        assert!(shared_opcode_supported(&mut kernel(
+            true,
+            &[EINTR, EFAULT, ENOMEM]
+        )));
+        assert!(!shared_opcode_supported(&mut kernel(false, &[EINTR])));
+        // A kernel that compared the value and then waited out the bound knows the opcode.
+        let mut k = kernel(true, &[ETIMEDOUT]);
+        assert!(shared_opcode_supported(&mut k));
+        assert_eq!(k.calls, 1);
+        // Misuse answers are never read as support.
+        for e in [EDOM, ENOENT, ESRCH, EALREADY, EOWNERDEAD, 0x7fff] {
+            let mut k = kernel(false, &[e]);
+            assert!(!shared_opcode_supported(&mut k), "errno {e}");
+            assert_eq!(k.calls, 1);
+        }
+        // A kernel that keeps failing transiently: not proven supported.
+        let mut k = kernel(true, &[EINTR; 64]);
+        assert!(!shared_opcode_supported(&mut k));
+        assert_eq!(k.calls, MAX_PROBE_ATTEMPTS);
     }
 }

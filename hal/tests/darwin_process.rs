@@ -2,10 +2,11 @@
 //! `init()` chooses), between forked processes that map one shared object at different
 //! addresses.
 //!
-//! Lanes: native macOS only (the hal's self dev-dependency turns `std` on) — the macos-14
-//! GitHub job runs them on os_sync, the macos-13 job on ulock (default build). Where Mach
-//! is chosen (`app-store-safe` on macOS < 14.4, `force-mach`) they check the choice and
-//! skip: Mach wakes cross processes only inside a region that joined its waiter table
+//! Lanes: native macOS only (the hal's self dev-dependency turns `std` on) — the GitHub
+//! macOS jobs (`macos-14`, `macos-15-intel`) run them on os_sync with the default and
+//! `app-store-safe` features, and on ulock with `shmsync-hal/force-ulock` (ulock selected
+//! although os_sync exists). Where Mach is chosen (`force-mach`, or `app-store-safe` on
+//! macOS < 14.4) they check the choice and skip: Mach wakes cross processes only inside a region that joined its waiter table
 //! (`hal/tests/mach_apple.rs` covers that). Not on this Linux host (no Mac), and not under
 //! Miri (it cannot fork or map `MAP_SHARED`).
 //!

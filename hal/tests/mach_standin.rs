@@ -16,7 +16,7 @@ use shmsync_hal::clock::Instant;
 use shmsync_hal::mach::registry::{self, Registration};
 use shmsync_hal::mach::standin::{self, StandinArea, StandinSemaphores};
 use shmsync_hal::mach::table::{P_FREE, P_LIVE};
-use shmsync_hal::mach::{self, SLOTS, WaiterTable};
+use shmsync_hal::mach::{self, SLOTS, Semaphores, Signal, WaiterTable};
 use shmsync_hal::shm::{Mapping, SharedMemory};
 use shmsync_hal::testing::{Exit, fork};
 use std::sync::OnceLock;
@@ -263,7 +263,8 @@ fn a_full_table_degrades_to_polling_across_processes() {
     let m = shm.map().unwrap();
     let (parent, reg) = join_parent(&m);
     // Take every slot as this participant (CLAIMED, sequence 1), as 64 waiters that are
-    // filling their slots in would: slot i is at byte 272 + 24 i (layout asserts).
+    // filling their slots in would: slot i is at byte 272 + 24 i (layout asserts); its state
+    // word is `sequence << 5 | claimer << 2 | CLAIMED (1)`.
     let raw = m.as_ptr() as *const AtomicU32;
     for i in 0..SLOTS {
         // SAFETY: in-bounds, 4-aligned words of the table.
@@ -271,7 +272,7 @@ fn a_full_table_degrades_to_polling_across_processes() {
             let slot = raw.add((272 + 24 * i) / 4);
             (*slot.add(1)).store(parent.index() << 16, Ordering::Relaxed);
             (*slot.add(2)).store(parent.epoch(), Ordering::Relaxed);
-            (*slot).store(1 << 2 | 1, Ordering::Release);
+            (*slot).store(1 << 5 | parent.index() << 2 | 1, Ordering::Release);
         }
     }
     assert_eq!(table(&m).busy_slots(), SLOTS);
@@ -337,5 +338,102 @@ fn wakes_cost_no_syscall_when_idle_and_one_per_woken_waiter() {
     for c in children {
         c.join(LIMIT);
     }
+    registry::unregister(reg);
+}
+
+/// The stand-in semaphores of the parent with a hook in `drain`, which `Table::wait` calls
+/// right after its slot claim and before it writes anything else into the slot: the window
+/// of issue B3, forced.
+struct ReapInClaimWindow<'a> {
+    inner: &'a StandinSemaphores,
+    table: &'a WaiterTable,
+    reaped: std::sync::Mutex<Option<(u32, usize)>>,
+}
+
+impl Semaphores for ReapInClaimWindow<'_> {
+    fn identity(&self) -> (u32, u32) {
+        self.inner.identity()
+    }
+    fn claim(&self) -> Option<u32> {
+        self.inner.claim()
+    }
+    fn release(&self, sem: u32) {
+        self.inner.release(sem)
+    }
+    fn drain(&self, sem: u32) {
+        let mut r = self.reaped.lock().unwrap();
+        if r.is_none() {
+            // A peer learns of the dead child's death exactly now.
+            *r = Some((standin::reap(self.table), self.table.busy_slots()));
+        }
+        self.inner.drain(sem)
+    }
+    fn wait(&self, sem: u32, deadline: Option<Instant>) -> bool {
+        Semaphores::wait(self.inner, sem, deadline)
+    }
+    fn signal(&self, owner: u32, epoch: u32, sem: u32) -> Signal {
+        self.inner.signal(owner, epoch, sem)
+    }
+    fn nap(&self, max: Duration) {
+        self.inner.nap(max)
+    }
+}
+
+/// B3: a child uses slot 0 (its owner and epoch stay in the slot after its wait) and dies;
+/// the parent claims slot 0, and inside the claim window the child's death is reaped. The
+/// reap must free nothing of the parent's: the old `retire` matched the child's stale
+/// owner/epoch, freed the parent's fresh claim, and a third waiter arming it could then
+/// have its key overwritten by the parent's late stores — a lost wake. Here the parent's
+/// wait must still arm and be woken by a real signal.
+#[test]
+fn reaping_a_dead_child_in_the_claim_window_keeps_the_new_claim() {
+    let shm = SharedMemory::create(LEN).unwrap();
+    let m = shm.map().unwrap();
+    let (parent, reg) = join_parent(&m);
+    let base = m.as_ptr() as usize;
+    let child = fork(|| {
+        let m = shm.map().expect("child map");
+        if m.as_ptr() as usize == base {
+            return 3;
+        }
+        join_child(&m);
+        // One wait that times out: slot 0 is FREE again with the child's owner and epoch.
+        match mach::wait_until(word(&m, 6), 0, deadline(Duration::from_millis(1))) {
+            Wait::TimedOut => 0,
+            Wait::Woken => 4,
+        }
+    });
+    assert_eq!(child.wait_timeout(LIMIT), Exit::Code(0));
+    assert_eq!(table(&m).busy_slots(), 0);
+
+    let hooked = ReapInClaimWindow {
+        inner: parent,
+        table: table(&m),
+        reaped: std::sync::Mutex::new(None),
+    };
+    let key = (WORDS_OFF + 4 * 7) as u64;
+    let w = word(&m, 7);
+    let woken = std::thread::scope(|s| {
+        let waker = s.spawn(|| {
+            eventually("the parent to arm", || table(&m).armed() == 1);
+            std::thread::sleep(ARM_SETTLE);
+            w.store(1, Ordering::SeqCst);
+            parent.wake(key, false)
+        });
+        let r = table(&m).wait(&hooked, key, w, 0, deadline(LIMIT));
+        (r, waker.join().unwrap())
+    });
+    let (reaped, busy) = hooked.reaped.lock().unwrap().expect("the hook ran");
+    assert_eq!(
+        reaped, 0,
+        "reaping the dead child freed a slot it did not own"
+    );
+    assert_eq!(busy, 1, "the parent's claim must survive the reap");
+    assert_eq!(
+        woken,
+        (Wait::Woken, 1),
+        "the parent must be woken by one signal"
+    );
+    assert_eq!((table(&m).armed(), table(&m).busy_slots()), (0, 0));
     registry::unregister(reg);
 }

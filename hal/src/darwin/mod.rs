@@ -6,8 +6,8 @@
 //! | [`Backend::Ulock`] | `ulock.rs` | `__ulock_*` (private, 10.15+) | default build, os_sync missing, shared opcode understood |
 //! | [`Backend::Mach`] | `crate::mach` | Mach semaphores + waiter table in the region (public) | `force-mach`; or os_sync missing and either `app-store-safe` or a kernel without the shared ulock opcode (< 10.15) |
 //!
-//! In that order: `force-mach` first, then os_sync, then ulock (default build only), then
-//! Mach. Every macOS therefore has a backend that sleeps in the kernel. `poll.rs` is not a
+//! In that order: `force-mach` first, then `force-ulock` (ulock if the kernel has the
+//! shared opcode), then os_sync, then ulock (default build only), then Mach. Every macOS therefore has a backend that sleeps in the kernel. `poll.rs` is not a
 //! backend of its own: it finishes a single os_sync/ulock wait the kernel keeps refusing.
 //!
 //! os_sync and ulock are one kernel mechanism (os_sync is a libSystem wrapper over the
@@ -22,6 +22,11 @@
 //! [`crate::backend`], a wait or a wake, and cached. That first call looks symbols up with
 //! `dlsym` (it takes dyld's lock) and may make one probe syscall, so call `init()` at
 //! start-up, not first on a real-time thread.
+
+#[cfg(all(feature = "force-ulock", feature = "app-store-safe"))]
+compile_error!(
+    "`force-ulock` selects the private ulock API: it cannot be combined with `app-store-safe` or `force-mach`"
+);
 
 mod os_sync;
 mod poll;
@@ -63,7 +68,9 @@ fn chosen() -> u8 {
 fn choose() -> u8 {
     let os_sync = os_sync::available();
     // `mach::selected`: `force-mach`, or `app-store-safe` without os_sync.
-    let c = if crate::mach::selected(os_sync) {
+    let c = if let Some(c) = forced_ulock() {
+        c
+    } else if crate::mach::selected(os_sync) {
         MACH
     } else if os_sync {
         OS_SYNC
@@ -72,6 +79,18 @@ fn choose() -> u8 {
     };
     CHOSEN.store(c, Ordering::Release);
     c
+}
+
+/// `force-ulock` and a kernel with the shared opcode: ulock even where os_sync exists.
+#[cfg(all(feature = "force-ulock", not(feature = "app-store-safe")))]
+fn forced_ulock() -> Option<u8> {
+    ulock::available().then_some(ULOCK)
+}
+
+/// Without `force-ulock`: never.
+#[cfg(not(all(feature = "force-ulock", not(feature = "app-store-safe"))))]
+fn forced_ulock() -> Option<u8> {
+    None
 }
 
 /// os_sync is missing (macOS < 14.4), default build: ulock if the kernel has the shared
@@ -175,7 +194,7 @@ mod tests {
     #[test]
     fn os_sync_is_present_exactly_when_the_system_has_it() {
         assert_eq!(os_sync::available(), expect::os_sync());
-        if expect::os_sync() && !cfg!(feature = "force-mach") {
+        if expect::os_sync() && !cfg!(any(feature = "force-mach", feature = "force-ulock")) {
             assert_eq!(crate::backend(), Backend::OsSync);
         }
     }
@@ -194,6 +213,15 @@ mod tests {
     fn selection_follows_the_rule() {
         let b = crate::init();
         assert_eq!(b, crate::backend());
+        #[cfg(all(feature = "force-ulock", not(feature = "app-store-safe")))]
+        if ulock::available() {
+            assert_eq!(
+                b,
+                Backend::Ulock,
+                "force-ulock on a kernel with the shared opcode"
+            );
+            return;
+        }
         let expected = if cfg!(feature = "force-mach") {
             Backend::Mach
         } else if expect::os_sync() {

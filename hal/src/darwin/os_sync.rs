@@ -27,6 +27,21 @@ use crate::retry::{self, KResult, Outcome, WaitSyscall, WakeOutcome};
 use core::ffi::{c_int, c_void};
 use core::sync::atomic::{AtomicPtr, AtomicU8, Ordering, fence};
 
+// Zig's SDK copy has no `<os/os_sync_wait_on_address.h>`, so the `apple-headers` lane cannot
+// check these: the prototypes and the three constants below are those of libplatform's
+// `include/os/os_sync_wait_on_address.h` (apple-oss-distributions/libplatform,
+// libplatform-375.100.10): `int os_sync_wait_on_address(void *addr, uint64_t value, size_t
+// size, os_sync_wait_on_address_flags_t flags)`, `…_with_deadline(…, os_clockid_t clockid,
+// uint64_t deadline)`, `int os_sync_wake_by_address_{any,all}(void *addr, size_t size,
+// os_sync_wake_by_address_flags_t flags)`; both flag types are `uint32_t` enums, `SHARED`
+// = 0x1 in each. The `libc` crate's values are pinned to those numbers at compile time
+// below; the clock id is `<os/clock.h>`'s, which the lane checks (`mach::abi`).
+const _: () = {
+    assert!(libc::OS_SYNC_WAIT_ON_ADDRESS_SHARED == 0x1);
+    assert!(libc::OS_SYNC_WAKE_BY_ADDRESS_SHARED == 0x1);
+    assert!(libc::OS_CLOCK_MACH_ABSOLUTE_TIME == crate::mach::abi::OS_CLOCK_MACH_ABSOLUTE_TIME);
+};
+
 /// `os_sync_wait_on_address(addr, value, size, flags)`.
 type WaitFn = unsafe extern "C" fn(*mut c_void, u64, usize, u32) -> c_int;
 /// `os_sync_wait_on_address_with_deadline(addr, value, size, flags, clockid, deadline)`.

@@ -9,23 +9,25 @@
 //!
 //! The tick ↔ ns ratio (`mach_timebase_info`) is read once and cached in an atomic.
 
+use crate::mach::abi::{self, kern_return_t, mach_timebase_info_data_t as MachTimebaseInfo};
 use crate::timeout::Timebase;
-use core::ffi::c_int;
 use core::sync::atomic::{AtomicU64, Ordering};
 
-/// `struct mach_timebase_info` from `<mach/mach_time.h>`.
-#[repr(C)]
-struct MachTimebaseInfo {
-    numer: u32,
-    denom: u32,
-}
-
-// Public libSystem functions, present on every macOS; declared here because the `libc`
-// crate marks its own declarations deprecated in favour of `mach2`.
+// Public libSystem functions of `<mach/mach_time.h>`, present on every macOS (the `libc`
+// crate marks its declarations deprecated in favour of `mach2`). `mach_absolute_time` is
+// `mach2`'s, bound to the signature the `apple-headers` lane checks; `mach_timebase_info`
+// is declared here because `mach2`'s takes its own struct type, not the checked one (same
+// layout, asserted).
+use mach2::mach_time::mach_absolute_time;
+const _: abi::MachAbsoluteTime = mach_absolute_time;
 unsafe extern "C" {
-    fn mach_absolute_time() -> u64;
-    fn mach_timebase_info(info: *mut MachTimebaseInfo) -> c_int;
+    fn mach_timebase_info(info: *mut MachTimebaseInfo) -> kern_return_t;
 }
+const _: abi::MachTimebaseInfo = mach_timebase_info;
+const _: () = assert!(
+    core::mem::size_of::<mach2::mach_time::mach_timebase_info>()
+        == core::mem::size_of::<MachTimebaseInfo>()
+);
 
 /// The cached timebase, [`Timebase::pack`]ed; 0 = not read yet (a packed timebase is
 /// never 0). Racing first readers store the same value.

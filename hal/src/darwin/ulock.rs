@@ -17,8 +17,14 @@
 //!   `ULF_WAKE_ALL` for `wake_all`. `expected` is passed zero-extended (`u64::from`): for
 //!   4-byte opcodes the kernel compares the zero-extended word with all 64 bits.
 //! * **Probe.** The shared opcode appeared in macOS 10.15; earlier kernels answer
-//!   `EINVAL`. [`available`] wakes a private probe word once: `0` or `ENOENT` means the
-//!   opcode is understood.
+//!   `EINVAL`. [`available`] *waits* once on a private probe word with a value that cannot
+//!   match: `>= 0` means the opcode is understood. (A wake cannot decide it: 10.13 / 10.14
+//!   look the waiter up, `ENOENT`, before they check the opcode.) The decision table is
+//!   `retry::shared_opcode_supported`, unit-tested with each version's answers.
+//! * **Shared mappings only.** The shared key is (VM object, offset). A word in *private*
+//!   memory can move to a new object at a copy-on-write fault after `fork()`, and waiter and
+//!   waker then compute different keys: cross-process words must be in shared mappings
+//!   (docs/macos.md, "Words must live in shared mappings").
 
 use super::poll;
 use super::time;
@@ -33,7 +39,9 @@ use core::ffi::{c_int, c_void};
 use core::sync::atomic::{AtomicU8, Ordering, fence};
 
 /// `UL_COMPARE_AND_WAIT_SHARED`: 32-bit compare-and-wait keyed on the memory object and
-/// offset (cross-process). xnu `bsd/sys/ulock.h`.
+/// offset (cross-process). No SDK header declares the ulock API (it is private, so the
+/// `apple-headers` lane cannot check these values): they and the three prototypes below
+/// are from xnu `bsd/sys/ulock.h` (apple-oss-distributions/xnu, tag xnu-11417.101.15).
 const UL_COMPARE_AND_WAIT_SHARED: u32 = 3;
 /// `ULF_WAKE_ALL`: wake every waiter instead of one.
 const ULF_WAKE_ALL: u32 = 0x0000_0100;
@@ -141,14 +149,22 @@ pub(super) fn available() -> bool {
 
 #[cold]
 fn probe() -> bool {
-    /// A word nobody ever waits on: waking it answers `ENOENT` if the opcode is known.
+    /// A word nobody ever waits on or changes: 0, while the probe waits for 1.
     static PROBE_WORD: AtomicU32 = AtomicU32::new(0);
-    // Touch it so its page has a VM object (the shared key needs one).
-    PROBE_WORD.store(0, Ordering::Relaxed);
-    let ok = matches!(
-        wake_reporting(&PROBE_WORD, false),
-        WakeOutcome::Woke | WakeOutcome::NoWaiter
-    );
+    /// The probe's wait: a value that cannot match, so a kernel that knows the opcode
+    /// returns at once (the decision table is `retry::shared_opcode_supported`).
+    struct Probe;
+    impl retry::ProbeSyscalls for Probe {
+        fn wait_mismatch(&mut self) -> KResult {
+            // Touch the word so its page has a VM object (the shared key needs one).
+            PROBE_WORD.store(0, Ordering::Relaxed);
+            let addr = PROBE_WORD.as_ptr().cast::<c_void>();
+            // SAFETY: a live, 4-byte aligned static; the kernel only reads it. 1 µs bounds
+            // the call even if something made the values equal.
+            retry::from_no_errno(unsafe { raw_wait(addr, 1, Some(1_000)) })
+        }
+    }
+    let ok = retry::shared_opcode_supported(&mut Probe);
     PROBE_STATE.store(if ok { SUPPORTED } else { UNSUPPORTED }, Ordering::Relaxed);
     ok
 }
@@ -211,9 +227,9 @@ pub(super) fn wake_reporting(word: &AtomicU32, all: bool) -> WakeOutcome {
 
 #[cfg(all(test, not(miri)))]
 mod tests {
-    //! Native macOS only (the macos-13 / macos-14 CI jobs): Miri has no `__ulock_*` shims.
-    //! These call the ulock functions directly, so they run even where os_sync is
-    //! selected.
+    //! Native macOS only (every GitHub macOS job of the default and `force-ulock` builds):
+    //! Miri has no `__ulock_*` shims. These call the ulock functions directly, so they run
+    //! even where os_sync is selected; `force-ulock` runs the rest of the suite on ulock.
     extern crate std;
 
     use super::*;
@@ -228,6 +244,14 @@ mod tests {
     #[test]
     fn shared_opcode_is_supported() {
         assert!(available());
+    }
+
+    /// The `force-ulock` CI jobs: ulock is the selected backend, so every wait and wake of
+    /// the crate API (and every test of the workspace) goes through this file.
+    #[cfg(feature = "force-ulock")]
+    #[test]
+    fn force_ulock_selects_ulock() {
+        assert_eq!(crate::init(), crate::Backend::Ulock);
     }
 
     #[test]

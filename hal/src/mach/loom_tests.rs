@@ -229,3 +229,32 @@ fn loom_a_waiter_without_a_slot_polls_and_still_ends() {
         assert_eq!(t.busy_slots(), 0);
     });
 }
+
+/// R1: a peer marks that it holds participant 0's rights for epoch `e1` while participant 0
+/// leaves and a newcomer takes the entry with `e2`. The stale mark must not land on `e2`
+/// (the old load-then-`fetch_or` could set it between the two, and `peers_ready` would
+/// then pass without the rights: a lost wake).
+#[test]
+fn loom_mark_known_never_lands_on_a_new_epoch() {
+    model(|| {
+        let t = Arc::new(Table::<2, 1>::new());
+        let (i, e1) = t.join(10).unwrap();
+        assert!(t.set_live(i, e1));
+        let marker = {
+            let t = t.clone();
+            thread::spawn(move || t.mark_known(i, e1, 1))
+        };
+        assert!(t.leave(i, e1));
+        let (i2, e2) = t.join(20).unwrap();
+        assert_eq!(i2, i);
+        assert_ne!(e2, e1);
+        marker.join().unwrap();
+        let p = t.participant(i).unwrap();
+        assert_eq!(p.epoch, e2);
+        assert_eq!(
+            p.known_by,
+            1 << i,
+            "a mark of epoch {e1} landed on epoch {e2}"
+        );
+    });
+}

@@ -19,7 +19,12 @@
 //! | [`table`] | the shared waiter table, generic over [`Semaphores`]; loom-checked | everywhere |
 //! | `registry` | region address range → table, so `wait(&word)` finds it | Unix |
 //! | `standin` | futex-word semaphores in shared memory, to run the protocol across forked processes | Linux |
-//! | `ffi`, `semaphore`, `rendezvous` | Mach FFI, Mach semaphores, the bootstrap rendezvous | Apple |
+//! | `abi` | every Apple type, layout, constant and signature used, checked against the SDK headers (`apple-headers` lane) | Apple + host tests |
+//! | `kern` | what each semaphore `kern_return_t` means to a wait; the wait loop | Apple + host tests |
+//! | `control` | which dead-name notification to believe, send/receive results, `drop_peer`'s wait | Apple + host tests |
+//! | `peers` | the rendezvous bookkeeping: who may send what, rights held, watches, introductions, eviction | Apple + host tests |
+//! | `ffi`, `semaphore` | Mach declarations (mostly `mach2`'s), Mach semaphores | Apple |
+//! | `rendezvous`, `messages`, `control_thread` | join/leave, the wire format, the receive loop: the Mach shell around `peers` | Apple |
 //!
 //! # What a region does (the interface the region header uses)
 //! 1. At creation with [`WakeProtocol::MachTable`], reserve [`protocol_area_len`] bytes
@@ -37,6 +42,18 @@
 //! A word outside every registered region uses a private table of the calling process
 //! (threads of one process only).
 //!
+//! # Limits of the rendezvous (read before shipping)
+//! * The creator checks in a *dynamically named* launchd service. launchd's `bootstrap.h`
+//!   says checked-in services should be declared in a plist; dynamic names work (Chromium
+//!   does the same) but are not promised. A refusal is [`MachError::Rendezvous`].
+//! * In the App Sandbox the name must start with the application-group id (the `app_group`
+//!   argument of `join`), and every participant needs that group in its entitlements; a
+//!   plug-in has its host's sandbox. Refused: `Rendezvous(1100)`.
+//! * All participants must share one bootstrap namespace: one GUI login session. A GUI app
+//!   and an ssh session, a LaunchDaemon or another user's session cannot meet
+//!   (`Rendezvous(1102)`); use os_sync or ulock there, which need no rendezvous.
+//! * Attaching needs the creator alive.
+//!
 //! Real-time classes: waits **may block**; wakes **may wake** (no lock, no allocation, no
 //! syscall when nothing is armed, one semaphore signal per woken waiter); join and leave
 //! **may block** (Mach messages) and belong to set-up, not to an audio thread.
@@ -45,6 +62,15 @@
 // the parts that run real syscalls are left out of that build.
 #[cfg(all(unix, not(all(loom, test))))]
 pub mod registry;
+// Target-independent: compiled on Apple for `semaphore.rs`, and on every host for its tests.
+#[cfg(any(test, target_vendor = "apple"))]
+pub(crate) mod abi;
+#[cfg(any(test, target_vendor = "apple"))]
+mod control;
+#[cfg(any(test, target_vendor = "apple"))]
+mod kern;
+#[cfg(all(any(test, target_vendor = "apple"), not(all(loom, test))))]
+mod peers;
 mod sync;
 pub mod table;
 
@@ -60,7 +86,11 @@ mod tests;
 pub mod standin;
 
 #[cfg(target_vendor = "apple")]
+mod control_thread;
+#[cfg(target_vendor = "apple")]
 mod ffi;
+#[cfg(target_vendor = "apple")]
+mod messages;
 #[cfg(target_vendor = "apple")]
 mod rendezvous;
 #[cfg(target_vendor = "apple")]

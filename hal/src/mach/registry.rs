@@ -183,3 +183,18 @@ pub(crate) fn nap(d: Duration) {
     // return on a signal only shortens one poll period.
     unsafe { libc::nanosleep(&ts, core::ptr::null_mut()) };
 }
+
+/// Whether process `pid` provably no longer exists: `kill(pid, 0)` fails with `ESRCH`.
+/// `EPERM` (another user's process) and success both mean it exists; a reused pid reads as
+/// alive, which only delays a reclamation (unknown is never dead). Real-time class: one
+/// syscall.
+pub fn pid_gone(pid: u32) -> bool {
+    let Ok(pid) = libc::pid_t::try_from(pid) else {
+        return false;
+    };
+    if pid <= 0 {
+        return false;
+    }
+    // SAFETY: signal 0 only checks for existence and permission.
+    unsafe { libc::kill(pid, 0) == -1 && crate::unix::errno() == libc::ESRCH }
+}

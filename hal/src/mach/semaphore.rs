@@ -13,6 +13,8 @@
 //!   until they deallocate them.
 
 use super::ffi::*;
+use super::kern::{SemWaitCalls, drive_sem_wait};
+use super::peers::PeerNames;
 use super::table::{SEMS_PER_PARTICIPANT, SemaphorePool, Semaphores, Signal, WaiterTable};
 use super::{MAX_PARTICIPANTS, registry};
 use crate::clock::Instant;
@@ -53,28 +55,32 @@ pub(crate) fn timespec(d: Duration) -> mach_timespec_t {
     }
 }
 
-/// Waits on `sem` until signalled (`true`) or `deadline` (`false`); `KERN_ABORTED` is
-/// retried with the remaining time, recomputed from the same deadline. Real-time class:
-/// **may block**.
+/// Waits on `sem` until signalled (`true`) or `deadline` (`false`). Each answer is mapped
+/// explicitly (`kern::sem_step`): `KERN_ABORTED` and a `KERN_OPERATION_TIMED_OUT` before the
+/// deadline (the kernel rounds the relative time down) wait again for the time left; a
+/// broken semaphore naps instead of reporting a wake the caller would spin on. Real-time
+/// class: **may block**.
 pub(crate) fn wait_until(sem: mach_port_t, deadline: Option<Instant>) -> bool {
-    loop {
-        crate::count::wait_syscall();
-        let kr = match deadline {
-            // SAFETY: by-value port name.
-            None => unsafe { semaphore_wait(sem) },
-            // SAFETY: by-value port name and timespec. A deadline already passed gives
-            // {0, 0}: one last non-blocking look at the count.
-            Some(d) => unsafe { semaphore_timedwait(sem, timespec(d.remaining())) },
-        };
-        match kr {
-            KERN_SUCCESS => return true,
-            KERN_ABORTED => continue,
-            KERN_OPERATION_TIMED_OUT => return false,
-            // KERN_TERMINATED (destroyed under us) or a bad name: report a wake, so the
-            // caller re-checks its word instead of sleeping on a broken semaphore.
-            _ => return true,
+    struct Calls(mach_port_t);
+    impl SemWaitCalls for Calls {
+        fn wait(&mut self, remaining: Option<Duration>) -> i32 {
+            crate::count::wait_syscall();
+            match remaining {
+                // SAFETY: by-value port name.
+                None => unsafe { semaphore_wait(self.0) },
+                // SAFETY: by-value port name and timespec. No time left gives {0, 0}: one
+                // last non-blocking look at the count.
+                Some(d) => unsafe { semaphore_timedwait(self.0, timespec(d)) },
+            }
+        }
+        fn now_ns(&mut self) -> u64 {
+            Instant::now().as_nanos()
+        }
+        fn nap(&mut self, max: Duration) {
+            registry::nap(max);
         }
     }
+    drive_sem_wait(&mut Calls(sem), deadline.map(Instant::as_nanos))
 }
 
 /// Consumes every pending signal of `sem` without blocking (a `{0, 0}` wait until it
@@ -178,13 +184,11 @@ impl Semaphores for PrivateSemaphores {
 }
 
 /// This process's record for one joined region: its identity, its own semaphores, and its
-/// names for every peer's semaphores and control port.
+/// names for every peer's semaphores and control port (`peers::PeerNames`, whose docs say
+/// how wakers read them safely while the control thread drops them).
 ///
 /// Writers: `join`/`leave` (own fields) and the control thread (peer fields). Readers: any
-/// thread waking. A peer's names are written **before** its `peer_epoch` (Release) and
-/// read after it (Acquire); to drop a peer, `peer_epoch` is cleared first and the names are
-/// deallocated only once no signal is in flight (`in_signal == 0`), so a waker never
-/// signals a name that was deallocated and reused.
+/// thread waking.
 #[derive(Debug)]
 pub(crate) struct RegionSemaphores {
     /// Record state: 0 free, 1 in use (see `rendezvous`).
@@ -197,14 +201,8 @@ pub(crate) struct RegionSemaphores {
     /// The service port this process checked in (creator only), else null.
     pub(crate) service: AtomicU32,
     pub(crate) own: [AtomicU32; SEMS_PER_PARTICIPANT],
-    /// Epoch of the peer whose names we hold; 0: none.
-    pub(crate) peer_epoch: [AtomicU32; MAX_PARTICIPANTS],
-    pub(crate) peer_ctl: [AtomicU32; MAX_PARTICIPANTS],
-    pub(crate) peer_sems: [[AtomicU32; SEMS_PER_PARTICIPANT]; MAX_PARTICIPANTS],
-    /// Bit per peer whose semaphore said `KERN_TERMINATED` (a hint for the control thread).
-    pub(crate) suspect: AtomicU32,
-    /// Wakers between reading a peer's name and signalling it.
-    pub(crate) in_signal: AtomicU32,
+    /// Our names for every peer's control port and semaphores.
+    pub(crate) peers: PeerNames,
     pub(crate) pool: SemaphorePool,
 }
 
@@ -218,12 +216,7 @@ impl RegionSemaphores {
             epoch: AtomicU32::new(0),
             service: AtomicU32::new(MACH_PORT_NULL),
             own: [const { AtomicU32::new(MACH_PORT_NULL) }; SEMS_PER_PARTICIPANT],
-            peer_epoch: [const { AtomicU32::new(0) }; MAX_PARTICIPANTS],
-            peer_ctl: [const { AtomicU32::new(MACH_PORT_NULL) }; MAX_PARTICIPANTS],
-            peer_sems: [const { [const { AtomicU32::new(MACH_PORT_NULL) }; SEMS_PER_PARTICIPANT] };
-                MAX_PARTICIPANTS],
-            suspect: AtomicU32::new(0),
-            in_signal: AtomicU32::new(0),
+            peers: PeerNames::new(),
             pool: SemaphorePool::new(SEMS_PER_PARTICIPANT as u32),
         }
     }
@@ -237,21 +230,11 @@ impl RegionSemaphores {
             &self.index,
             &self.epoch,
             &self.service,
-            &self.suspect,
-            &self.in_signal,
         ];
-        let arrays = self
-            .own
-            .iter()
-            .chain(&self.peer_epoch)
-            .chain(&self.peer_ctl);
-        for w in singles
-            .into_iter()
-            .chain(arrays)
-            .chain(self.peer_sems.iter().flatten())
-        {
+        for w in singles.into_iter().chain(&self.own) {
             w.store(0, Ordering::Relaxed);
         }
+        self.peers.reset();
         self.table.store(core::ptr::null_mut(), Ordering::Relaxed);
         self.pool.reset();
     }
@@ -263,11 +246,7 @@ impl RegionSemaphores {
 
     /// Whether we hold the names of participant `q` for epoch `epoch`.
     pub(crate) fn holds(&self, q: u32, epoch: u32) -> bool {
-        epoch != 0
-            && self
-                .peer_epoch
-                .get(q as usize)
-                .is_some_and(|e| e.load(Ordering::Acquire) == epoch)
+        self.peers.holds(q, epoch)
     }
 }
 
@@ -311,12 +290,13 @@ impl Semaphores for RegionSemaphores {
             };
         }
         // Pin the peer's names against deallocation (see the type's docs).
-        self.in_signal.fetch_add(1, Ordering::SeqCst);
-        let result = if self.peer_epoch[o].load(Ordering::SeqCst) == epoch && epoch != 0 {
-            match signal_name(self.peer_sems[o][k].load(Ordering::Acquire)) {
+        let peers = &self.peers;
+        peers.in_signal.fetch_add(1, Ordering::SeqCst);
+        let result = if peers.epoch[o].load(Ordering::SeqCst) == epoch && epoch != 0 {
+            match signal_name(peers.sems[o][k].load(Ordering::Acquire)) {
                 KERN_SUCCESS => Signal::Delivered,
                 KERN_TERMINATED => {
-                    self.suspect.fetch_or(1 << o, Ordering::Relaxed);
+                    peers.suspect.fetch_or(1 << o, Ordering::Relaxed);
                     Signal::OwnerDead
                 }
                 _ => Signal::Unknown,
@@ -324,7 +304,7 @@ impl Semaphores for RegionSemaphores {
         } else {
             Signal::Unknown
         };
-        self.in_signal.fetch_sub(1, Ordering::SeqCst);
+        peers.in_signal.fetch_sub(1, Ordering::SeqCst);
         result
     }
 

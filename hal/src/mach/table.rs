@@ -10,14 +10,18 @@
 //! empty table: no participant, every slot free, nothing armed.
 //!
 //! * `participants[8]`: one entry per attached process — `state` packs a join *epoch*
-//!   (upper 28 bits, +1 at every join of that entry) with a `P_*` state (low 4 bits), so a
-//!   compare-exchange on it can never confuse two lifetimes of one entry; `pid`; and
-//!   `known_by`, a bit per peer that already holds this participant's semaphore rights.
-//! * `slots[64]`: one per blocked thread — `state` packs a claim sequence number (upper 30
-//!   bits, +1 at every claim) with an `S_*` state (low 2 bits), which rules out ABA between
-//!   a waker's load and its compare-exchange; `owner` = participant `<< 16` | semaphore
-//!   index; the owner's join `epoch`; and the 64-bit key of the word (its byte offset in
-//!   the region; the private table of one process uses addresses).
+//!   (24 bits above the state bits, +1 at every join of that entry, never 0) with a `P_*`
+//!   state (low 4 bits), so a compare-exchange on it can never confuse two lifetimes of one
+//!   entry; `pid` (published before the entry leaves RESERVED); and `known_by` =
+//!   `epoch << 8 | bits`, a bit per peer that already holds this participant's semaphore
+//!   rights *for that epoch* (set by one compare-exchange on the tagged word, so a mark
+//!   meant for an earlier lifetime of the entry cannot land on a later one).
+//! * `slots[64]`: one per blocked thread — `state` packs a claim sequence number (27 bits,
+//!   +1 at every claim, which rules out ABA between a waker's load and its
+//!   compare-exchange), the claimer's participant index (3 bits, written by the claim's
+//!   compare-exchange itself) and an `S_*` state (low 2 bits); `owner` = participant `<< 16`
+//!   | semaphore index; the owner's join `epoch`; and the 64-bit key of the word (its byte
+//!   offset in the region; the private table of one process uses addresses).
 //! * `armed`: an upper bound of the slots that are ARMED or SIGNALED. Zero lets a waker
 //!   return after one load, with no scan and no syscall.
 //!
@@ -59,11 +63,16 @@
 //! [`wait`](crate::wait) contract allows; step 3 drains most of them.
 //!
 //! ## Dead participants
-//! A participant that dies keeps its entry LIVE and maybe some slots CLAIMED, ARMED or
-//! SIGNALED. [`Table::reclaim`] (called by a peer that learnt of the death: a Mach
-//! dead-name notification, or the stand-in's pid check) moves the entry to DEAD with a
-//! compare-exchange on the exact epoch, frees every slot whose owner and epoch match, lowers
-//! `armed` for the ARMED and SIGNALED ones, and frees the entry. The counter is raised
+//! A participant that dies keeps its entry LIVE (or JOINING) and maybe some slots CLAIMED,
+//! ARMED or SIGNALED. [`Table::reclaim`] (called by a peer that learnt of the death: a Mach
+//! dead-name notification, the stand-in's pid check, or a joiner finding the region full:
+//! [`Table::join_reclaiming`]) moves the entry to DEAD with a compare-exchange on the exact
+//! epoch, frees every slot whose state word names that participant as claimer while the
+//! entry is still DEAD of that epoch, lowers `armed` for the ARMED and SIGNALED ones, and
+//! frees the entry. The claimer is part of the slot's state word, written by the claim
+//! itself: a fresh claim by another process is never mistaken for a stale slot of the dead
+//! one (the owner/epoch fields are written only after the claim), and a claim by a newer
+//! epoch of the same index is seen only after the entry left DEAD, which stops the scan. The counter is raised
 //! before a slot becomes ARMED and lowered only after it left ARMED/SIGNALED, so it never
 //! undercounts (which could lose a wakeup); a process killed between those steps leaves it
 //! one too high, which only costs wakers a scan that finds nothing (no syscall). Every
@@ -80,6 +89,12 @@
 //! latency, not its correctness, suffers.
 
 use super::sync::{AtomicU32, Ordering, atomic, fence};
+
+#[path = "table_participants.rs"]
+mod participants;
+#[cfg(all(test, not(loom)))]
+#[path = "table_tests.rs"]
+mod tests;
 use crate::Wait;
 use crate::clock::Instant;
 use core::time::Duration;
@@ -107,10 +122,27 @@ pub const P_JOINING: u32 = 1;
 pub const P_LIVE: u32 = 2;
 /// Left or died; its slots are being reclaimed.
 pub const P_DEAD: u32 = 3;
+/// Claimed by a joiner that has not published its pid and `known_by` yet: invisible to
+/// reclaimers (a stale pid of the entry's previous process must never be mistaken for the
+/// joiner's). The joiner moves on to JOINING with its next store.
+pub const P_RESERVED: u32 = 4;
 /// Mask of the state bits of a participant's `state` word (the epoch is above them).
 const P_STATE_MASK: u32 = 0xF;
-/// Epochs use the upper 28 bits and wrap.
-const EPOCH_MASK: u32 = u32::MAX >> 4;
+/// Epochs are 24-bit (so that `known_by` can carry one next to its 8 peer bits) and wrap,
+/// skipping 0, which means "no epoch" to every holder of rights.
+const EPOCH_MASK: u32 = (1 << 24) - 1;
+/// `known_by` = `epoch << KNOWN_TAG_SHIFT | peer bits`: the bits count for that epoch only.
+const KNOWN_TAG_SHIFT: u32 = 8;
+/// The peer bits of `known_by`.
+const KNOWN_BITS: u32 = (1 << KNOWN_TAG_SHIFT) - 1;
+
+/// The epoch after `e`: +1, wrapping within [`EPOCH_MASK`] and skipping 0.
+const fn next_epoch(e: u32) -> u32 {
+    match (e.wrapping_add(1)) & EPOCH_MASK {
+        0 => 1,
+        n => n,
+    }
+}
 
 /// Slot free: may be claimed.
 const S_FREE: u32 = 0;
@@ -120,8 +152,25 @@ const S_CLAIMED: u32 = 1;
 const S_ARMED: u32 = 2;
 /// A waker chose this waiter and has sent, or is about to send, its signal.
 const S_SIGNALED: u32 = 3;
-/// Mask of the state bits of a slot's `state` word (the claim sequence is above them).
+/// Mask of the state bits of a slot's `state` word.
 const S_STATE_MASK: u32 = 0b11;
+/// The claimer's participant index sits in bits 2..5 of a slot's `state`: written by the
+/// claim's compare-exchange itself, so a reclaimer never sees a claim without its owner.
+const S_OWNER_SHIFT: u32 = 2;
+const S_OWNER_MASK: u32 = 0b111 << S_OWNER_SHIFT;
+/// The claim sequence is above the owner (27 bits).
+const S_SEQ_SHIFT: u32 = 5;
+const S_SEQ_MASK: u32 = u32::MAX >> S_SEQ_SHIFT;
+
+/// A slot's `state` word: claim sequence, claimer, `S_*` state.
+const fn slot_word(seq: u32, owner: u32, st: u32) -> u32 {
+    ((seq & S_SEQ_MASK) << S_SEQ_SHIFT) | ((owner << S_OWNER_SHIFT) & S_OWNER_MASK) | st
+}
+
+/// The claimer recorded in a slot's `state` word.
+const fn slot_owner(s: u32) -> u32 {
+    (s & S_OWNER_MASK) >> S_OWNER_SHIFT
+}
 
 /// One attached process, in shared memory.
 #[repr(C)]
@@ -131,7 +180,8 @@ pub struct ParticipantEntry {
     state: AtomicU32,
     /// Process id, for diagnostics and for the Linux stand-in's death check.
     pid: AtomicU32,
-    /// Bit `q` set: participant `q` holds this participant's semaphore rights (this epoch).
+    /// `epoch << 8 | bits`: bit `q` set means participant `q` holds this participant's
+    /// semaphore rights for that epoch (a mark for an older epoch cannot land here).
     known_by: AtomicU32,
     /// Zero; reserved for the layout's future.
     _reserved: AtomicU32,
@@ -141,7 +191,7 @@ pub struct ParticipantEntry {
 #[repr(C)]
 #[derive(Debug)]
 pub struct Slot {
-    /// `claim sequence << 2 | S_*`.
+    /// `claim sequence << 5 | claimer << 2 | S_*`.
     state: AtomicU32,
     /// `participant << 16 | semaphore index`.
     owner: AtomicU32,
@@ -192,8 +242,8 @@ const _: () = {
     assert!(offset_of!(WaiterTable, participants) == 144);
     assert!(offset_of!(WaiterTable, slots) == 272);
     assert!(size_of::<WaiterTable>() == 1808 && align_of::<WaiterTable>() == 4);
-    // Participant indices must fit `known_by` and the owner's upper half.
-    assert!(MAX_PARTICIPANTS <= 32 && SEMS_PER_PARTICIPANT <= 32);
+    // Participant indices must fit `known_by`'s 8 bits and a slot state's owner bits.
+    assert!(MAX_PARTICIPANTS <= 8 && SEMS_PER_PARTICIPANT <= 32);
 };
 
 /// What became of a signal sent to a participant's semaphore.
@@ -379,7 +429,7 @@ impl<const P: usize, const N: usize> Default for Table<P, N> {
 }
 
 impl<const P: usize, const N: usize> Table<P, N> {
-    const CHECK: () = assert!(P >= 1 && P <= 32 && N >= 1);
+    const CHECK: () = assert!(P >= 1 && P <= 8 && N >= 1);
 
     /// The empty table (the same as all-zero bytes). Real-time class: wait-free.
     #[cfg(not(all(loom, test)))]
@@ -432,19 +482,20 @@ impl<const P: usize, const N: usize> Table<P, N> {
         let Some(sem) = sems.claim() else {
             return self.degraded_wait(sems, word, expected, deadline);
         };
-        let Some((slot, seq)) = self.claim_slot() else {
+        let (me, epoch) = sems.identity();
+        let me = me & (S_OWNER_MASK >> S_OWNER_SHIFT);
+        let Some((slot, seq)) = self.claim_slot(me) else {
             sems.release(sem);
             return self.degraded_wait(sems, word, expected, deadline);
         };
-        let (me, epoch) = sems.identity();
         // Stale signals from earlier waits of this semaphore would end this wait early.
         sems.drain(sem);
         slot.owner.store((me << 16) | sem, Ordering::Relaxed);
         slot.epoch.store(epoch, Ordering::Relaxed);
         slot.key_lo.store(key as u32, Ordering::Relaxed);
         slot.key_hi.store((key >> 32) as u32, Ordering::Relaxed);
-        let armed = (seq << 2) | S_ARMED;
-        let claimed = (seq << 2) | S_CLAIMED;
+        let armed = slot_word(seq, me, S_ARMED);
+        let claimed = slot_word(seq, me, S_CLAIMED);
         // Count first, so that a slot seen ARMED is always counted (see "Dead
         // participants"); the SeqCst store also publishes owner/epoch/key (release).
         self.armed.fetch_add(1, Ordering::SeqCst);
@@ -486,7 +537,7 @@ impl<const P: usize, const N: usize> Table<P, N> {
                     chosen = true;
                     slot.state
                         .compare_exchange(
-                            (seq << 2) | S_SIGNALED,
+                            slot_word(seq, me, S_SIGNALED),
                             claimed,
                             Ordering::AcqRel,
                             Ordering::Relaxed,
@@ -500,7 +551,7 @@ impl<const P: usize, const N: usize> Table<P, N> {
             // meanwhile (without touching the counter) and someone else claimed it.
             let _ = slot.state.compare_exchange(
                 claimed,
-                (seq << 2) | S_FREE,
+                slot_word(seq, me, S_FREE),
                 Ordering::Release,
                 Ordering::Relaxed,
             );
@@ -533,7 +584,7 @@ impl<const P: usize, const N: usize> Table<P, N> {
             }
             let owner = slot.owner.load(Ordering::Relaxed);
             let epoch = slot.epoch.load(Ordering::Relaxed);
-            let (p, k) = (owner >> 16, owner & 0xFFFF);
+            let (p, k) = (slot_owner(s), owner & 0xFFFF);
             // The peer is untrusted: never index with what it wrote without a check.
             if p as usize >= P || k as usize >= SEMS_PER_PARTICIPANT {
                 continue;
@@ -567,20 +618,23 @@ impl<const P: usize, const N: usize> Table<P, N> {
         woken
     }
 
-    /// Claims a free slot: `FREE → CLAIMED` with the sequence advanced.
-    fn claim_slot(&self) -> Option<(&Slot, u32)> {
+    /// Claims a free slot for participant `me`: `FREE → CLAIMED` with the sequence advanced
+    /// and `me` recorded in the same compare-exchange. AcqRel: a reclaimer that acquires
+    /// this claim also sees `me`'s entry LIVE (set before any claim), so it can tell a
+    /// claim of a newer epoch of `me` from one of the epoch it reclaims (see `retire`).
+    fn claim_slot(&self, me: u32) -> Option<(&Slot, u32)> {
         for slot in &self.slots {
             let s = slot.state.load(Ordering::Relaxed);
             if s & S_STATE_MASK != S_FREE {
                 continue;
             }
-            let seq = ((s >> 2) + 1) & (u32::MAX >> 2);
+            let seq = ((s >> S_SEQ_SHIFT) + 1) & S_SEQ_MASK;
             if slot
                 .state
                 .compare_exchange(
                     s,
-                    (seq << 2) | S_CLAIMED,
-                    Ordering::Acquire,
+                    slot_word(seq, me, S_CLAIMED),
+                    Ordering::AcqRel,
                     Ordering::Relaxed,
                 )
                 .is_ok()
@@ -661,202 +715,5 @@ impl<const P: usize, const N: usize> Table<P, N> {
             .iter()
             .filter(|s| s.state.load(Ordering::Acquire) & S_STATE_MASK != S_FREE)
             .count()
-    }
-
-    // ---------------------------------------------------------------- participants
-
-    /// Claims a free participant entry for process `pid`: `FREE → JOINING` with the epoch
-    /// advanced; `known_by` starts with the joiner's own bit. Returns `(index, epoch)`, or
-    /// `None` when all entries are taken. Real-time class: lock-free.
-    pub fn join(&self, pid: u32) -> Option<(u32, u32)> {
-        for (i, p) in self.participants.iter().enumerate() {
-            let s = p.state.load(Ordering::Acquire);
-            if s & P_STATE_MASK != P_FREE {
-                continue;
-            }
-            let epoch = ((s >> 4) + 1) & EPOCH_MASK;
-            if p.state
-                .compare_exchange(
-                    s,
-                    (epoch << 4) | P_JOINING,
-                    Ordering::AcqRel,
-                    Ordering::Relaxed,
-                )
-                .is_ok()
-            {
-                p.pid.store(pid, Ordering::Relaxed);
-                p.known_by.store(1 << i, Ordering::SeqCst);
-                return Some((i as u32, epoch));
-            }
-        }
-        None
-    }
-
-    /// `JOINING → LIVE` for `(index, epoch)`; `false` if the entry is no longer ours (a
-    /// peer declared us dead). SeqCst: pairs with [`Table::peers_ready`] of other joiners.
-    pub fn set_live(&self, index: u32, epoch: u32) -> bool {
-        let Some(p) = self.participants.get(index as usize) else {
-            return false;
-        };
-        p.state
-            .compare_exchange(
-                (epoch << 4) | P_JOINING,
-                (epoch << 4) | P_LIVE,
-                Ordering::SeqCst,
-                Ordering::Relaxed,
-            )
-            .is_ok()
-    }
-
-    /// Records that participant `by` now holds the semaphore rights of `(index, epoch)`
-    /// (no effect if that entry has moved on to another epoch).
-    pub fn mark_known(&self, index: u32, epoch: u32, by: u32) {
-        let (Some(p), true) = (self.participants.get(index as usize), (by as usize) < P) else {
-            return;
-        };
-        let s = p.state.load(Ordering::Acquire);
-        if s >> 4 == epoch && matches!(s & P_STATE_MASK, P_JOINING | P_LIVE) {
-            p.known_by.fetch_or(1 << by, Ordering::SeqCst);
-        }
-    }
-
-    /// Whether a joining participant may start waiting: for every other LIVE participant
-    /// `q`, `installed(q, epoch_q)` (we hold its rights) and `q` holds ours. Call after
-    /// [`Table::set_live`]; the SeqCst store there and the loads here make at least one of
-    /// two concurrent joiners wait for the other.
-    pub fn peers_ready(&self, me: u32, installed: impl Fn(u32, u32) -> bool) -> bool {
-        let Some(mine) = self.participants.get(me as usize) else {
-            return false;
-        };
-        let known_by = mine.known_by.load(Ordering::SeqCst);
-        self.participants.iter().enumerate().all(|(q, p)| {
-            let s = p.state.load(Ordering::SeqCst);
-            q as u32 == me
-                || s & P_STATE_MASK != P_LIVE
-                || (known_by & (1 << q) != 0 && installed(q as u32, s >> 4))
-        })
-    }
-
-    /// The entry at `index`, as currently stored.
-    pub fn participant(&self, index: u32) -> Option<ParticipantInfo> {
-        let p = self.participants.get(index as usize)?;
-        let s = p.state.load(Ordering::Acquire);
-        Some(ParticipantInfo {
-            state: s & P_STATE_MASK,
-            epoch: s >> 4,
-            pid: p.pid.load(Ordering::Relaxed),
-            known_by: p.known_by.load(Ordering::Acquire),
-        })
-    }
-
-    /// Orderly leave of `(index, epoch)`: frees any slot still registered to it and the
-    /// entry. The caller's threads must not be waiting in the table any more.
-    pub fn leave(&self, index: u32, epoch: u32) -> bool {
-        self.retire(index, epoch).is_some()
-    }
-
-    /// A peer's death: frees every slot of `(index, epoch)` and the entry. Safe to call
-    /// from several peers at once (compare-exchanges decide), and a no-op once the entry
-    /// has moved to another epoch. Returns the number of slots freed, `None` if the entry
-    /// was not `(index, epoch)` in a JOINING, LIVE or DEAD state.
-    pub fn reclaim(&self, index: u32, epoch: u32) -> Option<u32> {
-        let n = self.retire(index, epoch)?;
-        self.reclaimed.fetch_add(n, Ordering::Relaxed);
-        Some(n)
-    }
-
-    fn retire(&self, index: u32, epoch: u32) -> Option<u32> {
-        let p = self.participants.get(index as usize)?;
-        let dead = (epoch << 4) | P_DEAD;
-        let mut s = p.state.load(Ordering::Acquire);
-        loop {
-            if s >> 4 != epoch || !matches!(s & P_STATE_MASK, P_JOINING | P_LIVE | P_DEAD) {
-                return None;
-            }
-            if s == dead {
-                break;
-            }
-            match p
-                .state
-                .compare_exchange(s, dead, Ordering::AcqRel, Ordering::Acquire)
-            {
-                Ok(_) => break,
-                Err(now) => s = now,
-            }
-        }
-        let mut freed = 0;
-        for slot in &self.slots {
-            let mut s = slot.state.load(Ordering::Acquire);
-            loop {
-                let st = s & S_STATE_MASK;
-                if st == S_FREE
-                    || slot.owner.load(Ordering::Relaxed) >> 16 != index
-                    || slot.epoch.load(Ordering::Relaxed) != epoch
-                {
-                    break;
-                }
-                match slot.state.compare_exchange(
-                    s,
-                    (s & !S_STATE_MASK) | S_FREE,
-                    Ordering::AcqRel,
-                    Ordering::Acquire,
-                ) {
-                    Ok(_) => {
-                        // Counted iff it was ARMED or SIGNALED (see the module docs).
-                        if st == S_ARMED || st == S_SIGNALED {
-                            self.armed.fetch_sub(1, Ordering::SeqCst);
-                        }
-                        freed += 1;
-                        break;
-                    }
-                    Err(now) => s = now,
-                }
-            }
-        }
-        p.known_by.store(0, Ordering::Relaxed);
-        // Only from DEAD of this epoch: a concurrent reclaimer may already have freed it
-        // and a new process joined with the next epoch.
-        let _ = p.state.compare_exchange(
-            dead,
-            (epoch << 4) | P_FREE,
-            Ordering::AcqRel,
-            Ordering::Relaxed,
-        );
-        Some(freed)
-    }
-
-    // ---------------------------------------------------------------- rendezvous name
-
-    /// Stores the rendezvous service name (creator, before the region is published).
-    pub fn set_rendezvous_name(&self, name: &[u8]) -> Result<(), NameTooLong> {
-        if name.len() > RENDEZVOUS_NAME_MAX {
-            return Err(NameTooLong);
-        }
-        for (i, w) in self.rendezvous[1..].iter().enumerate() {
-            let mut b = [0u8; 4];
-            for (j, byte) in b.iter_mut().enumerate() {
-                *byte = name.get(i * 4 + j).copied().unwrap_or(0);
-            }
-            w.store(u32::from_le_bytes(b), Ordering::Relaxed);
-        }
-        self.rendezvous[0].store(name.len() as u32, Ordering::Release);
-        Ok(())
-    }
-
-    /// Copies the rendezvous name into `buf` and returns it; `Err` if the stored length is
-    /// out of range (corruption), `Ok(empty)` if none was set.
-    pub fn rendezvous_name<'b>(
-        &self,
-        buf: &'b mut [u8; RENDEZVOUS_NAME_MAX],
-    ) -> Result<&'b [u8], NameTooLong> {
-        let len = self.rendezvous[0].load(Ordering::Acquire) as usize;
-        if len > RENDEZVOUS_NAME_MAX {
-            return Err(NameTooLong);
-        }
-        for (i, w) in self.rendezvous[1..].iter().enumerate() {
-            let b = w.load(Ordering::Relaxed).to_le_bytes();
-            buf[i * 4..i * 4 + 4].copy_from_slice(&b);
-        }
-        Ok(&buf[..len])
     }
 }
