@@ -50,7 +50,10 @@ pub const MAGIC: u32 = u32::from_le_bytes(*b"SHMS");
 
 /// Version of the header layout and of every shared type's protocol. Bumped on any
 /// incompatible change; peers with another version are refused.
-pub const ABI_VERSION: u32 = 1;
+///
+/// 2: a mutex word names its holder by pid and short start-time token, its second word is
+/// a namespace stamp; ring role words carry a namespace stamp (16 bytes each).
+pub const ABI_VERSION: u32 = 2;
 
 /// Size of the header, in bytes.
 pub const HEADER_SIZE: usize = 64;

@@ -146,6 +146,11 @@ impl<T: Copy + ShmSafe, const N: usize> Spsc<T, N> {
     pub fn producer(&self) -> Result<Producer<'_, T, N>, RoleError> {
         rtsan_blocking!(c"shmsync::Spsc::producer");
         let claim = self.roles[PRODUCER].claim()?;
+        if claim.took_over_from.is_some() {
+            // The dead producer may have died parked: its flag would make every consumer
+            // release a wake syscall, forever. Nobody else writes it: start clean.
+            self.head.parked.store(0, Ordering::Relaxed);
+        }
         let tail = self.tail.index.load(Ordering::Acquire);
         Ok(Producer {
             ring: self,
@@ -163,6 +168,10 @@ impl<T: Copy + ShmSafe, const N: usize> Spsc<T, N> {
     pub fn consumer(&self) -> Result<Consumer<'_, T, N>, RoleError> {
         rtsan_blocking!(c"shmsync::Spsc::consumer");
         let claim = self.roles[CONSUMER].claim()?;
+        if claim.took_over_from.is_some() {
+            // As for the producer: a consumer that died parked leaves no flag behind.
+            self.tail.parked.store(0, Ordering::Relaxed);
+        }
         let head = self.head.index.load(Ordering::Acquire);
         Ok(Consumer {
             ring: self,

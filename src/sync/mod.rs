@@ -54,6 +54,7 @@ mod loom_tests;
 pub use condvar::{Condvar, WaitTimeoutResult};
 pub use event::{AutoResetEvent, ManualResetEvent};
 pub use mutex::{LockResult, Mutex, MutexGuard, OWNER_CHECK_PERIOD, TryLockError};
+pub use owner::unknown_owner_checks;
 pub use rwlock::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 pub use semaphore::{Semaphore, SemaphoreOverflow};
 
