@@ -257,6 +257,8 @@ lane_test() {
   for p in $(metadata | python3 ci/cargo-json.py with-feature count-syscalls); do
     x cargo test -p "$p" --features count-syscalls --no-fail-fast
   done
+  # Forced owner-death interleavings (stall points compiled in only with test-hooks).
+  x cargo test -p shmsync --features test-hooks --test liveness
 }
 
 lane_asm() {

@@ -31,6 +31,8 @@ struct Shared {
     step: AtomicU32,
     result: AtomicU32,
     pid: AtomicU32,
+    /// More hand-shake words (the A→B→A test).
+    w: [AtomicU32; 8],
 }
 // SAFETY: repr(C) of ShmSafe primitives and atomics; all-zero is valid for each.
 unsafe impl ShmSafe for Shared {
@@ -395,4 +397,188 @@ fn ring_end_inherited_across_fork_fails_loudly_and_keeps_the_role() {
     );
     drop(slot);
     assert!(s.ring.producer().is_ok());
+}
+
+/// A ring end killed while parked leaves its parked flag set; the end that takes its role
+/// over must start clean, so the peer's non-blocking publishes make no wake syscall.
+/// Needs the syscall counters: runs in the count-syscalls run of the test lane.
+#[cfg(feature = "count-syscalls")]
+#[test]
+fn killed_parked_ring_end_leaves_no_wake_cost_to_its_successor() {
+    use shmsync::hal::count::snapshot;
+    let (_shm, map) = create();
+    let s = shared(&map);
+    let consumer = fork(|| {
+        let mut rx = s.ring.consumer().unwrap();
+        s.step.store(1, Ordering::SeqCst);
+        // Parks: the ring stays empty until this process is killed.
+        let _ = rx.pop(None);
+        1
+    });
+    assert!(wait_for(LIMIT, || s.step.load(Ordering::SeqCst) == 1));
+    std::thread::sleep(Duration::from_millis(300));
+    consumer.signal(libc::SIGKILL);
+    assert_eq!(consumer.wait_timeout(LIMIT), Exit::Signal(libc::SIGKILL));
+    let mut tx = s.ring.producer().unwrap();
+    let mut rx = s
+        .ring
+        .consumer()
+        .expect("the dead consumer's role is taken over");
+    assert!(rx.took_over_from().is_some());
+    let before = snapshot();
+    for i in 0..1000 {
+        tx.try_push(i).unwrap();
+        assert_eq!(rx.try_pop(), Ok(i));
+    }
+    let d = snapshot() - before;
+    assert_eq!(
+        (d.waits, d.wakes),
+        (0, 0),
+        "wake syscalls for a dead sleeper"
+    );
+    // The producer side too.
+    drop(tx);
+    let producer = fork(|| {
+        let mut tx = s.ring.producer().unwrap();
+        for i in 0..8 {
+            tx.try_push(i).unwrap();
+        }
+        s.step.store(2, Ordering::SeqCst);
+        // Parks: the ring is full until this process is killed.
+        let _ = tx.push(99, None);
+        1
+    });
+    assert!(wait_for(LIMIT, || s.step.load(Ordering::SeqCst) == 2));
+    std::thread::sleep(Duration::from_millis(300));
+    producer.signal(libc::SIGKILL);
+    assert_eq!(producer.wait_timeout(LIMIT), Exit::Signal(libc::SIGKILL));
+    let mut tx = s
+        .ring
+        .producer()
+        .expect("the dead producer's role is taken over");
+    let before = snapshot();
+    for i in 0..1000 {
+        rx.try_pop().unwrap();
+        tx.try_push(i).unwrap();
+    }
+    let d = snapshot() - before;
+    assert_eq!(
+        (d.waits, d.wakes),
+        (0, 0),
+        "wake syscalls for a dead sleeper"
+    );
+}
+
+/// A→B→A, forced with the test hooks: a parked locker times out and stalls before it
+/// reads the holder; A releases and B takes the lock; the locker judges; A takes the lock
+/// back (with the parked bit set, so the word A left is the word A has again); the locker
+/// goes on. A takeover here would put two processes inside. Runs with
+/// `--features test-hooks` (the test lane).
+#[cfg(feature = "test-hooks")]
+#[test]
+fn a_b_a_between_judgement_and_takeover_is_never_a_takeover() {
+    use shmsync::hooks::{self, Point};
+    use std::sync::atomic::AtomicPtr;
+    const HOOK_STATE: usize = 0;
+    const HOOK_GO: usize = 1;
+    const STEP_A: usize = 2;
+    const CMD_A: usize = 3;
+    const STEP_B: usize = 4;
+    const CMD_B: usize = 5;
+    const W_RESULT: usize = 6;
+    const A_INSIDE: usize = 7;
+    static SHARED: AtomicPtr<Shared> = AtomicPtr::new(std::ptr::null_mut());
+    fn hook(point: Point) {
+        // SAFETY: set before the hook is installed, to a mapping that outlives the child.
+        let s = unsafe { &*SHARED.load(Ordering::SeqCst) };
+        let n = point as u32;
+        // Stall only the first time at each point.
+        if s.w[HOOK_STATE].load(Ordering::SeqCst) >= n {
+            return;
+        }
+        s.w[HOOK_STATE].store(n, Ordering::SeqCst);
+        wait_for(Duration::from_secs(10), || {
+            s.w[HOOK_GO].load(Ordering::SeqCst) >= n
+        });
+    }
+    let (_shm, map) = create();
+    let s = shared(&map);
+    let w = |i: usize| &s.w[i];
+    let a = fork(|| {
+        let g = s.m.lock().unwrap();
+        w(STEP_A).store(1, Ordering::SeqCst);
+        wait_for(LIMIT, || w(CMD_A).load(Ordering::SeqCst) == 1);
+        drop(g);
+        w(STEP_A).store(2, Ordering::SeqCst);
+        wait_for(LIMIT, || w(CMD_A).load(Ordering::SeqCst) == 2);
+        let g = s.m.lock();
+        w(A_INSIDE).store(1, Ordering::SeqCst);
+        w(STEP_A).store(3, Ordering::SeqCst);
+        wait_for(LIMIT, || w(CMD_A).load(Ordering::SeqCst) == 3);
+        w(A_INSIDE).store(0, Ordering::SeqCst);
+        drop(g);
+        0
+    });
+    assert!(wait_for(LIMIT, || w(STEP_A).load(Ordering::SeqCst) == 1));
+    let waiter = fork(|| {
+        SHARED.store(s as *const Shared as *mut Shared, Ordering::SeqCst);
+        hooks::set(Some(hook));
+        let r = s.m.lock();
+        let inside = w(A_INSIDE).load(Ordering::SeqCst);
+        let code = match (&r, inside) {
+            (Ok(_), 0) => R_OK,
+            (Err(_), _) => R_OWNER_DEAD,
+            _ => 100 + inside,
+        };
+        w(W_RESULT).store(code, Ordering::SeqCst);
+        drop(r);
+        0
+    });
+    // B starts at least one clock tick (10 ms) after A, so their start-time tokens differ:
+    // a waiter that pairs A's pid with B's token then reads "pid reused".
+    std::thread::sleep(Duration::from_millis(50));
+    let b = fork(|| {
+        wait_for(LIMIT, || w(CMD_B).load(Ordering::SeqCst) == 1);
+        let g = s.m.lock();
+        w(STEP_B).store(1, Ordering::SeqCst);
+        wait_for(LIMIT, || w(CMD_B).load(Ordering::SeqCst) == 2);
+        drop(g);
+        0
+    });
+    // The waiter parked, timed out and stalls before reading the holder.
+    assert!(wait_for(LIMIT, || w(HOOK_STATE).load(Ordering::SeqCst) >= 1));
+    // A → B.
+    w(CMD_A).store(1, Ordering::SeqCst);
+    assert!(wait_for(LIMIT, || w(STEP_A).load(Ordering::SeqCst) == 2));
+    w(CMD_B).store(1, Ordering::SeqCst);
+    assert!(wait_for(LIMIT, || w(STEP_B).load(Ordering::SeqCst) == 1));
+    // The waiter judges (B holds now). If it judged "dead", it stalls before its CAS.
+    w(HOOK_GO).store(1, Ordering::SeqCst);
+    let judged_dead = wait_for(Duration::from_secs(1), || {
+        w(HOOK_STATE).load(Ordering::SeqCst) >= 2
+    });
+    println!("waiter judged the holder dead: {judged_dead}");
+    // B → A: A parks behind B (setting the parked bit), B releases, A takes it back.
+    w(CMD_A).store(2, Ordering::SeqCst);
+    std::thread::sleep(Duration::from_millis(200));
+    w(CMD_B).store(2, Ordering::SeqCst);
+    assert!(wait_for(LIMIT, || w(STEP_A).load(Ordering::SeqCst) == 3));
+    // The waiter goes on to its compare-exchange (if any).
+    w(HOOK_GO).store(2, Ordering::SeqCst);
+    std::thread::sleep(Duration::from_millis(300));
+    let early = w(W_RESULT).load(Ordering::SeqCst);
+    w(CMD_A).store(3, Ordering::SeqCst);
+    assert_eq!(a.wait_timeout(LIMIT), Exit::Code(0));
+    assert_eq!(b.wait_timeout(LIMIT), Exit::Code(0));
+    assert_eq!(waiter.wait_timeout(LIMIT), Exit::Code(0));
+    assert_eq!(
+        early, 0,
+        "the waiter got the lock while A was inside ({early})"
+    );
+    assert_eq!(
+        w(W_RESULT).load(Ordering::SeqCst),
+        R_OK,
+        "plain hand-over after A"
+    );
+    assert!(!judged_dead, "a live holder was judged dead");
 }
