@@ -571,9 +571,12 @@ fn a_b_a_between_judgement_and_takeover_is_never_a_takeover() {
     assert_eq!(a.wait_timeout(LIMIT), Exit::Code(0));
     assert_eq!(b.wait_timeout(LIMIT), Exit::Code(0));
     assert_eq!(waiter.wait_timeout(LIMIT), Exit::Code(0));
-    assert_eq!(
-        early, 0,
-        "the waiter got the lock while A was inside ({early})"
+    // Without a takeover the waiter may still win the lock fairly when B releases (both it
+    // and A are parked then); what it must never get is the lock with A inside, or
+    // OwnerDead from a live A.
+    assert!(
+        early == 0 || early == R_OK,
+        "the waiter took the lock over from a live holder ({early})"
     );
     assert_eq!(
         w(W_RESULT).load(Ordering::SeqCst),
