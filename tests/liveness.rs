@@ -6,8 +6,8 @@
 //! Tests that need root and namespaces re-run this test binary inside `unshare` (util-linux)
 //! as a helper (`helper_entry`, selected by `SHMSYNC_LIVENESS_ROLE`); they print a reason
 //! and return when not root or when the kernel refuses the namespace. Miri can neither fork
-//! nor map shared memory: host and qemu lanes only.
-#![cfg(all(unix, not(miri)))]
+//! nor map shared memory: host and qemu lanes only. Linux only (namespaces, pidfd).
+#![cfg(all(any(target_os = "linux", target_os = "android"), not(miri)))]
 
 use shmsync::ShmSafe;
 use shmsync::hal::atomic::{AtomicU32, Ordering};
