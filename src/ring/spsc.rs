@@ -57,7 +57,9 @@ struct Line {
 /// * `N`: a power of two, `1 ..= 2^31`, checked at compile time; all `N` slots are usable.
 /// * One [`Producer`] and one [`Consumer`] at a time across all processes, claimed with
 ///   [`producer`](Self::producer) / [`consumer`](Self::consumer); a role whose holder
-///   died is taken over.
+///   died is taken over (and starts clean: a parked flag the dead end left is cleared).
+///   An end inherited across `fork` panics when dropped in the child and keeps the role
+///   with its holder.
 ///
 /// Real-time classes: [`Producer::try_push`], [`Producer::push_slice`],
 /// [`Consumer::try_pop`], [`Consumer::pop_slice`] are **wait-free** and make a syscall only
@@ -142,7 +144,9 @@ impl<T: Copy + ShmSafe, const N: usize> Spsc<T, N> {
     /// handle, in any process, holds it; takes it over when its holder died.
     ///
     /// A new producer continues from the published tail: items the dead one had written
-    /// but not published are lost, published ones stay. Real-time class: **may block**.
+    /// but not published are lost, published ones stay; a takeover clears the parked flag
+    /// the dead producer may have left, so the consumer's pops make no wake syscall for
+    /// it. Real-time class: **may block**.
     pub fn producer(&self) -> Result<Producer<'_, T, N>, RoleError> {
         rtsan_blocking!(c"shmsync::Spsc::producer");
         let claim = self.roles[PRODUCER].claim()?;
