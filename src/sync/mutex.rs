@@ -27,6 +27,10 @@
 //! only when every locker so far shared the judge's namespace.
 //!
 //! # Cost
+//! Every compare-exchange that writes a holder tag is `AcqRel`: its release half orders the
+//! holder's namespace stamp (or its observation of it) before the tag, for a judge that
+//! reads the tag (see `owner.rs`); on x86_64 it is the same `lock cmpxchg` as `Acquire`.
+//!
 //! Uncontended `lock` + `unlock`: one load of the namespace stamp, one compare-exchange,
 //! one load of the consistency flag, and one compare-exchange back to unlocked, all on one
 //! cache line; no syscall. Unlock makes the wake syscall only when [`PARKED`] was set. A contended `lock` polls the word
@@ -185,7 +189,7 @@ impl<T: ShmSafe> Mutex<T> {
         owner::stamp(&self.ns, me);
         if self
             .state
-            .compare_exchange(UNLOCKED, me.pid, Ordering::Acquire, Ordering::Relaxed)
+            .compare_exchange(UNLOCKED, me.pid, Ordering::AcqRel, Ordering::Relaxed)
             .is_ok()
         {
             self.acquired(me, false).map_err(TryLockError::OwnerDead)
@@ -205,7 +209,7 @@ impl<T: ShmSafe> Mutex<T> {
         owner::stamp(&self.ns, me);
         if self
             .state
-            .compare_exchange(UNLOCKED, me.pid, Ordering::Acquire, Ordering::Relaxed)
+            .compare_exchange(UNLOCKED, me.pid, Ordering::AcqRel, Ordering::Relaxed)
             .is_ok()
         {
             return self.acquired(me, false);
@@ -245,7 +249,7 @@ impl<T: ShmSafe> Mutex<T> {
         owner::stamp(&self.ns, me);
         if self
             .state
-            .compare_exchange(UNLOCKED, me.pid, Ordering::Acquire, Ordering::Relaxed)
+            .compare_exchange(UNLOCKED, me.pid, Ordering::AcqRel, Ordering::Relaxed)
             .is_ok()
         {
             return self.acquired(me, false).map_err(TryLockError::OwnerDead);
@@ -306,7 +310,7 @@ impl<T: ShmSafe> Mutex<T> {
                 // keep PARKED (our unlock then makes one wake call, perhaps needless).
                 if self
                     .state
-                    .compare_exchange(v, me.pid | PARKED, Ordering::Acquire, Ordering::Relaxed)
+                    .compare_exchange(v, me.pid | PARKED, Ordering::AcqRel, Ordering::Relaxed)
                     .is_ok()
                 {
                     return Some(false);
@@ -347,7 +351,7 @@ impl<T: ShmSafe> Mutex<T> {
                                 .compare_exchange(
                                     v,
                                     me.pid | PARKED,
-                                    Ordering::Acquire,
+                                    Ordering::AcqRel,
                                     Ordering::Relaxed,
                                 )
                                 .is_ok()
@@ -376,7 +380,7 @@ impl<T: ShmSafe> Mutex<T> {
                 let new = me.pid | (v & PARKED) | extra;
                 if self
                     .state
-                    .compare_exchange(v, new, Ordering::Acquire, Ordering::Relaxed)
+                    .compare_exchange(v, new, Ordering::AcqRel, Ordering::Relaxed)
                     .is_ok()
                 {
                     return true;
@@ -404,7 +408,7 @@ impl<T: ShmSafe> Mutex<T> {
         };
         crate::hooks::at(crate::hooks::Point::Takeover);
         self.state
-            .compare_exchange(dead, me.pid | PARKED, Ordering::Acquire, Ordering::Relaxed)
+            .compare_exchange(dead, me.pid | PARKED, Ordering::AcqRel, Ordering::Relaxed)
             .is_ok()
     }
 

@@ -15,9 +15,12 @@
 //! The mutex's `ns` word is therefore a *sticky* record of the namespaces of everyone who
 //! has ever locked it: 0 (nobody yet) → the first locker's namespace → [`MIXED_NS`] once a
 //! locker from another (or an unknown) namespace comes along. It never goes back. Every
-//! locker stamps it *before* its compare-exchange on the state word, followed by a
-//! `SeqCst` fence when it had to write; a judge reads it after the state word, behind an
-//! acquire fence, so a holder's stamp is always seen by whoever sees its tag. A lock whose
+//! locker reads (and if needed stamps) it *before* its compare-exchange on the state word,
+//! which is `AcqRel`; a judge reads the state word, then an acquire fence, then the stamp.
+//! The judge thereby synchronises with the holder's compare-exchange (or a later
+//! read-modify-write in its release sequence, such as a waiter setting `PARKED`), so it
+//! sees the stamp the holder saw or wrote, or a later one: a foreign holder is always seen
+//! as `MIXED_NS`, never as the judge's own namespace. A lock whose
 //! stamp is not the judge's own namespace is never taken over by the pid path: it behaves
 //! as a plain lock (counted by [`unknown_owner_checks`]).
 //!
@@ -88,13 +91,13 @@ pub(crate) fn me() -> Me {
 }
 
 /// Records this process's namespace in the sticky `ns` stamp before a compare-exchange
-/// that may make it the holder. Real-time class: wait-free (one relaxed load when the stamp
-/// already says our namespace or [`MIXED_NS`]; at most a few compare-exchanges and one
-/// fence, once per lock and namespace, otherwise).
+/// that may make it the holder (which must be `AcqRel`). Real-time class: wait-free (one
+/// relaxed load when the stamp already says our namespace or [`MIXED_NS`]; at most a few
+/// compare-exchanges and one fence, once per lock and namespace, otherwise).
 #[inline]
 pub(crate) fn stamp(ns: &AtomicU32, me: Me) {
     let cur = ns.load(Ordering::Relaxed);
-    if cur != me.ns || me.ns == 0 {
+    if cur != MIXED_NS && (cur != me.ns || me.ns == 0) {
         stamp_slow(ns, me, cur);
     }
 }
@@ -111,15 +114,16 @@ fn stamp_slow(ns: &AtomicU32, me: Me, mut cur: u32) {
             MIXED_NS
         };
         if cur == new {
-            break;
+            // Already MIXED: nothing written, nothing to order.
+            return;
         }
         match ns.compare_exchange(cur, new, Ordering::Relaxed, Ordering::Relaxed) {
             Ok(_) => break,
             Err(now) => cur = now,
         }
     }
-    // Orders the stamp before the compare-exchange on the state word that follows: a judge
-    // that reads our tag there (then an acquire fence) sees the stamp.
+    // The caller's `AcqRel` compare-exchange on the state word orders this stamp for a
+    // judge; the fence also orders it for lockers that lose that compare-exchange.
     fence(Ordering::SeqCst);
 }
 
