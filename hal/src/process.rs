@@ -125,6 +125,42 @@ pub fn current_ns() -> u32 {
     current().ns
 }
 
+/// Bits of a [`current_tag`] that hold the pid (Linux pids stay below 2^22,
+/// `PID_MAX_LIMIT`; macOS pids below 100,000).
+pub const TAG_PID_BITS: u32 = (1 << 22) - 1;
+
+/// This process as a 31-bit tag for a 32-bit lock word: the pid in bits 0–21 (or
+/// [`TAG_PID_BITS`] when the pid does not fit, or is unknown) and the [`short_token`] of the
+/// start-time token in bits 22–30 (0 when the token is unknown), with this process's
+/// namespace ([`current_ns`]). Never 0.
+///
+/// Real-time class: **wait-free** after the first call (two loads, cached beside
+/// [`current`], recomputed in a fork child); the first call **may block**, as [`current`].
+#[inline]
+pub fn current_tag() -> (u32, u32) {
+    let tag = CACHED_TAG.load(Ordering::Acquire);
+    if tag != 0 {
+        return (tag, CACHED_NS.load(Ordering::Relaxed));
+    }
+    let id = current_slow();
+    (tag_of(id), id.ns)
+}
+
+/// The [`current_tag`] of `id`.
+const fn tag_of(id: OwnerId) -> u32 {
+    let pid = if id.pid == 0 || id.pid >= TAG_PID_BITS {
+        TAG_PID_BITS
+    } else {
+        id.pid
+    };
+    let short = if id.token == 0 {
+        0
+    } else {
+        short_token(id.token)
+    };
+    pid | short << 22
+}
+
 use crate::atomic::{AtomicU32, Ordering};
 
 /// Cached pid of this process, 0 = not computed yet (or cleared in a fork child).
@@ -133,6 +169,8 @@ static CACHED_PID: AtomicU32 = AtomicU32::new(0);
 static CACHED_TOKEN: AtomicU32 = AtomicU32::new(0);
 /// Cached pid namespace identity, valid when `CACHED_PID` is non-zero.
 static CACHED_NS: AtomicU32 = AtomicU32::new(0);
+/// Cached [`current_tag`], 0 = not computed yet (or cleared in a fork child).
+static CACHED_TAG: AtomicU32 = AtomicU32::new(0);
 
 #[cold]
 fn current_slow() -> OwnerId {
@@ -142,8 +180,10 @@ fn current_slow() -> OwnerId {
     let ns = own_ns();
     CACHED_TOKEN.store(token, Ordering::Relaxed);
     CACHED_NS.store(ns, Ordering::Relaxed);
+    let id = OwnerId { pid, token, ns };
+    CACHED_TAG.store(tag_of(id), Ordering::Release);
     CACHED_PID.store(pid, Ordering::Release);
-    OwnerId { pid, token, ns }
+    id
 }
 
 #[cfg(all(unix, not(miri)))]
@@ -153,6 +193,7 @@ fn register_fork_handler() {
     extern "C" fn in_child() {
         // The child has one thread; the next `current()` recomputes pid, token and ns.
         CACHED_PID.store(0, Ordering::Relaxed);
+        CACHED_TAG.store(0, Ordering::Relaxed);
     }
     if !REGISTERED.swap(true, Ordering::AcqRel) {
         // SAFETY: `in_child` is a plain `extern "C" fn()` that only does an atomic store
@@ -632,6 +673,11 @@ mod tests {
         assert_ne!(me.token, 0, "start time of a running process is after boot");
         assert_ne!(me.ns, 0, "pid namespace of a process with /proc is known");
         assert_eq!(current(), me, "cached value is stable");
+        let (tag, ns) = current_tag();
+        assert_eq!(
+            (tag & TAG_PID_BITS, tag >> 22, ns),
+            (me.pid, short_token(me.token), me.ns)
+        );
         assert_eq!(liveness(me), Liveness::Alive);
         let short = OwnerId {
             token: short_token(me.token),

@@ -38,7 +38,7 @@ use loom::sync::atomic::fence;
 pub(crate) const PID_MASK: u32 = 0x7FFF_FFFF;
 
 /// Bits of the holder tag that hold the process id.
-pub(crate) const PID_BITS: u32 = (1 << 22) - 1;
+pub(crate) const PID_BITS: u32 = process::TAG_PID_BITS;
 
 /// Shift of the 9-bit short start-time token in the holder tag.
 const TOKEN_SHIFT: u32 = 22;
@@ -65,21 +65,8 @@ pub(crate) struct Me {
 #[cfg(not(miri))]
 #[inline]
 pub(crate) fn me() -> Me {
-    let id = process::current();
-    let pid = if id.pid == 0 || id.pid >= PID_BITS {
-        UNKNOWN_PID
-    } else {
-        id.pid
-    };
-    let token = if id.token == 0 {
-        0
-    } else {
-        process::short_token(id.token)
-    };
-    Me {
-        pid: pid | token << TOKEN_SHIFT,
-        ns: id.ns,
-    }
+    let (pid, ns) = process::current_tag();
+    Me { pid, ns }
 }
 
 /// Under Miri (isolation forbids reading `/proc`) every thread is one fixed process; the
