@@ -269,8 +269,8 @@ lane_test() {
   x cargo run --example quickstart --features std
   local p fs counting hooked
   counting=$(metadata | python3 ci/cargo-json.py with-feature count-syscalls)
-  # test-hooks: the forced death interleavings (tests/locks_death.rs). It rides along in the
-  # count-syscalls run of a package that has both, so the suite is not built a third time.
+  # test-hooks: the forced death interleavings (tests/locks_death.rs, tests/liveness.rs).
+  # It rides along in the count-syscalls run of a package that has both, so the suite is not built a third time.
   hooked=$(metadata | python3 ci/cargo-json.py with-feature test-hooks)
   for p in $counting; do
     fs=count-syscalls

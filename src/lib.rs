@@ -175,6 +175,8 @@ macro_rules! rtsan_blocking {
     };
 }
 
+#[doc(hidden)]
+pub mod hooks;
 pub mod region;
 pub mod ring;
 mod shm_safe;

@@ -50,6 +50,11 @@ pub const MAGIC: u32 = u32::from_le_bytes(*b"SHMS");
 
 /// Version of the header layout and of every shared type's protocol. Bumped on any
 /// incompatible change; peers with another version are refused.
+///
+/// 2: a mutex word names its holder by pid and short start-time token, its second word is
+/// a namespace stamp; ring role words carry a namespace stamp (16 bytes each); the Mach
+/// waiter table's slot-state and `known_by` words changed meaning (claimer index in the
+/// slot state, epoch-tagged `known_by`).
 pub const ABI_VERSION: u32 = 2;
 
 /// Size of the header, in bytes.

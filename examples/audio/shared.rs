@@ -115,6 +115,8 @@ impl Control {
         OwnerId {
             pid: self.host_pid.load(Ordering::Acquire),
             token: self.host_token.load(Ordering::Relaxed),
+            // The host spawns the helper itself: both live in the host's pid namespace.
+            ns: shmsync::hal::process::current_ns(),
         }
     }
 }

@@ -419,6 +419,11 @@ impl<const N: usize> MsgRing<N> {
     pub fn producer(&self) -> Result<MsgProducer<'_, N>, RoleError> {
         rtsan_blocking!(c"shmsync::MsgRing::producer");
         let claim = self.roles[PRODUCER].claim()?;
+        if claim.took_over_from.is_some() {
+            // The dead producer may have died parked: its flag would make every consumer
+            // release a wake syscall, forever. Nobody else writes it: start clean.
+            self.head.parked.store(0, Ordering::Relaxed);
+        }
         let tail = self.tail.index.load(Ordering::Acquire);
         Ok(MsgProducer {
             ring: self,
@@ -435,6 +440,10 @@ impl<const N: usize> MsgRing<N> {
     pub fn consumer(&self) -> Result<MsgConsumer<'_, N>, RoleError> {
         rtsan_blocking!(c"shmsync::MsgRing::consumer");
         let claim = self.roles[CONSUMER].claim()?;
+        if claim.took_over_from.is_some() {
+            // As for the producer: a consumer that died parked leaves no flag behind.
+            self.tail.parked.store(0, Ordering::Relaxed);
+        }
         let head = self.head.index.load(Ordering::Acquire);
         Ok(MsgConsumer {
             ring: self,

@@ -1,15 +1,24 @@
 //! Role claims in shared memory: at most one producer and one consumer of a ring, across
 //! every process that maps it.
 //!
-//! A role is one 8-byte word holding the [`OwnerId`] (process id and start-time token) of
-//! its holder, or zero when free. Claiming is a single compare-and-swap from zero to our
+//! A role is one 8-byte word holding the process id and start-time token of its holder, or
+//! zero when free, plus a sticky stamp of the pid namespaces of every claimant so far (0 →
+//! one namespace → `MIXED_NS`, written before the claim's compare-and-swap, as for
+//! [`Mutex`](crate::sync::Mutex)): a holder is judged only by a claimant of the same, sole
+//! namespace, so a pid from another namespace is never read as a dead local one. Claiming is a single compare-and-swap from zero to our
 //! id; releasing is a compare-and-swap back to zero. A role whose holder died (SIGKILL, a
 //! crash) is *taken over*: the claimant asks [`process::liveness`] about the recorded
 //! holder and, only if the answer is [`Liveness::Dead`], swaps the dead id for its own with
 //! one compare-and-swap — the same word and the same step as a normal claim, so a claimant
 //! that dies at any instruction leaves either the old owner or itself recorded, never a
-//! half-written owner. Two processes racing to take over the same dead holder both
+//! half-written owner. The judged (pid, token) pair is read in one load of that word and
+//! the compare-and-swap expects exactly it, so a release and re-claim in between (A→B→A)
+//! either leaves the same live identity (which was not judged dead) or makes the
+//! compare-and-swap fail. Two processes racing to take over the same dead holder both
 //! compare against the dead id: exactly one wins.
+//!
+//! A handle inherited by a `fork` child does not hold the role (the child is another
+//! process): dropping it there **panics** and leaves the role to its holder.
 //!
 //! The word is a whole `u64` swapped at once where the target has 64-bit atomics (x86_64,
 //! aarch64: every target with processes). On targets without them (bare-metal Cortex-M,
@@ -62,17 +71,23 @@ pub(crate) struct Claim {
     pub(crate) took_over_from: Option<OwnerId>,
 }
 
-/// One role word. All-zero: free.
+/// One role word and the claimants' namespace stamp. All-zero: free.
 #[repr(C, align(8))]
 pub(crate) struct Role {
     #[cfg(any(loom, target_has_atomic = "64"))]
     owner: AtomicU64,
     #[cfg(not(any(loom, target_has_atomic = "64")))]
     owner: [super::sync::AtomicU32; 2],
+    /// Sticky pid-namespace stamp: 0, the one namespace of all claimants, or `MIXED_NS`.
+    ns: super::sync::AtomicU32,
+    _reserved: u32,
 }
 
+/// `ns` stamp: claimants from several (or unknown) namespaces; holders are never judged.
+const MIXED_NS: u32 = u32::MAX;
+
 #[cfg(not(loom))]
-crate::assert_layout!(Role, size = 8, align = 8);
+crate::assert_layout!(Role, size = 16, align = 8);
 
 #[cfg(any(loom, target_has_atomic = "64"))]
 const fn pack(id: OwnerId) -> u64 {
@@ -84,6 +99,7 @@ const fn unpack(v: u64) -> OwnerId {
     OwnerId {
         pid: v as u32,
         token: (v >> 32) as u32,
+        ns: 0,
     }
 }
 
@@ -93,13 +109,15 @@ impl Role {
     pub(crate) fn new() -> Self {
         Self {
             owner: AtomicU64::new(0),
+            ns: super::sync::AtomicU32::new(0),
+            _reserved: 0,
         }
     }
 
     /// The recorded holder ([`OwnerId::NONE`] when free). Real-time class: wait-free.
     #[cfg(any(loom, target_has_atomic = "64"))]
     pub(crate) fn holder(&self) -> OwnerId {
-        unpack(self.owner.load(Ordering::Acquire))
+        self.with_ns(unpack(self.owner.load(Ordering::Acquire)))
     }
 
     #[cfg(any(loom, target_has_atomic = "64"))]
@@ -121,6 +139,7 @@ impl Role {
         OwnerId {
             pid: self.owner[0].load(Ordering::Acquire),
             token: self.owner[1].load(Ordering::Relaxed),
+            ns: 0,
         }
     }
 
@@ -137,13 +156,67 @@ impl Role {
                 self.owner[1].store(new.token, Ordering::Release);
                 Ok(())
             }
-            Err(pid) => Err(OwnerId { pid, token: 0 }),
+            Err(pid) => Err(OwnerId {
+                pid,
+                token: 0,
+                ns: 0,
+            }),
+        }
+    }
+
+    /// Records our namespace in the sticky stamp before a compare-and-swap that may make us
+    /// the holder (0 → ours; another or an unknown one → `MIXED_NS`), then a `SeqCst`
+    /// fence when it wrote, so a judge that sees our id (and then fences) sees the stamp.
+    fn stamp(&self, ns: u32) {
+        let mut cur = self.ns.load(Ordering::Relaxed);
+        loop {
+            let new = match cur {
+                0 if ns != 0 => ns,
+                c if c == ns && ns != 0 => return,
+                _ => MIXED_NS,
+            };
+            if cur == new {
+                return;
+            }
+            match self
+                .ns
+                .compare_exchange(cur, new, Ordering::Relaxed, Ordering::Relaxed)
+            {
+                Ok(_) => break,
+                Err(now) => cur = now,
+            }
+        }
+        super::sync::fence(Ordering::SeqCst);
+    }
+
+    /// `id` with the claimants' namespace when they all shared one (else 0), for reports.
+    fn with_ns(&self, id: OwnerId) -> OwnerId {
+        let ns = self.ns.load(Ordering::Relaxed);
+        OwnerId {
+            ns: if ns == MIXED_NS || id.is_none() {
+                0
+            } else {
+                ns
+            },
+            ..id
+        }
+    }
+
+    /// `holder` with the namespace it may be judged in: ours when every claimant so far
+    /// was of our namespace, else 0 (never judged).
+    fn judged(&self, holder: OwnerId, my_ns: u32) -> OwnerId {
+        super::sync::fence(Ordering::Acquire);
+        let ns = self.ns.load(Ordering::Relaxed);
+        OwnerId {
+            ns: if ns == my_ns { ns } else { 0 },
+            ..holder
         }
     }
 
     /// Claims the role for this process, taking it over from a dead holder.
     pub(crate) fn claim(&self) -> Result<Claim, RoleError> {
         let me = process::current();
+        self.stamp(me.ns);
         let mut seen = OwnerId::NONE;
         // Each retry means the word changed under us (a release, a claim, a takeover):
         // bounded so that a peer flipping the word forever cannot keep us here.
@@ -163,29 +236,45 @@ impl Role {
                     continue;
                 }
             }
-            match process::liveness(seen) {
+            match process::liveness(self.judged(seen, process::current_ns())) {
                 Liveness::Dead => match self.cas(seen, me) {
                     Ok(()) => {
                         return Ok(Claim {
                             me,
-                            took_over_from: Some(seen),
+                            took_over_from: Some(self.with_ns(seen)),
                         });
                     }
                     Err(now) => seen = now,
                 },
                 Liveness::Alive | Liveness::Unknown => {
-                    return Err(RoleError::Taken { holder: seen });
+                    return Err(RoleError::Taken {
+                        holder: self.with_ns(seen),
+                    });
                 }
             }
         }
-        Err(RoleError::Taken { holder: seen })
+        Err(RoleError::Taken {
+            holder: self.with_ns(seen),
+        })
     }
 
-    /// Gives the role back, if `claim.me` still holds it and we are that process (a forked
-    /// child's copy of a parent's handle must not release the parent's role).
+    /// Gives the role back, if `claim.me` still holds it. Panics (releasing nothing) when
+    /// called from another process than the claimant: a forked child's copy of a parent's
+    /// handle must not release the parent's role.
     pub(crate) fn release(&self, claim: &Claim) {
-        if process::current() == claim.me {
-            let _ = self.cas(claim.me, OwnerId::NONE);
+        if process::current() != claim.me {
+            not_the_holder();
         }
+        let _ = self.cas(claim.me, OwnerId::NONE);
     }
+}
+
+/// A ring end was dropped by a process that does not hold its role.
+#[cold]
+#[inline(never)]
+fn not_the_holder() -> ! {
+    panic!(
+        "shmsync: ring end dropped in a process that does not hold its role (a handle \
+         inherited across fork); the role stays with its holder"
+    )
 }

@@ -59,7 +59,9 @@ struct Line {
 /// * `N`: a power of two, `1 ..= 2^31`, checked at compile time; all `N` slots are usable.
 /// * One [`Producer`] and one [`Consumer`] at a time across all processes, claimed with
 ///   [`producer`](Self::producer) / [`consumer`](Self::consumer); a role whose holder
-///   died is taken over.
+///   died is taken over (and starts clean: a parked flag the dead end left is cleared).
+///   An end inherited across `fork` panics when dropped in the child and keeps the role
+///   with its holder.
 ///
 /// Real-time classes: [`Producer::try_push`], [`Producer::push_slice`],
 /// [`Consumer::try_pop`], [`Consumer::pop_slice`] are **wait-free** and make a syscall only
@@ -162,10 +164,17 @@ impl<T: Item, const N: usize> Spsc<T, N> {
     /// handle, in any process, holds it; takes it over when its holder died.
     ///
     /// A new producer continues from the published tail: items the dead one had written
-    /// but not published are lost, published ones stay. Real-time class: **may block**.
+    /// but not published are lost, published ones stay; a takeover clears the parked flag
+    /// the dead producer may have left, so the consumer's pops make no wake syscall for
+    /// it. Real-time class: **may block**.
     pub fn producer(&self) -> Result<Producer<'_, T, N>, RoleError> {
         rtsan_blocking!(c"shmsync::Spsc::producer");
         let claim = self.roles[PRODUCER].claim()?;
+        if claim.took_over_from.is_some() {
+            // The dead producer may have died parked: its flag would make every consumer
+            // release a wake syscall, forever. Nobody else writes it: start clean.
+            self.head.parked.store(0, Ordering::Relaxed);
+        }
         let tail = self.tail.index.load(Ordering::Acquire);
         Ok(Producer {
             ring: self,
@@ -183,6 +192,10 @@ impl<T: Item, const N: usize> Spsc<T, N> {
     pub fn consumer(&self) -> Result<Consumer<'_, T, N>, RoleError> {
         rtsan_blocking!(c"shmsync::Spsc::consumer");
         let claim = self.roles[CONSUMER].claim()?;
+        if claim.took_over_from.is_some() {
+            // As for the producer: a consumer that died parked leaves no flag behind.
+            self.tail.parked.store(0, Ordering::Relaxed);
+        }
         let head = self.head.index.load(Ordering::Acquire);
         Ok(Consumer {
             ring: self,

@@ -39,13 +39,25 @@
 //! feature) and in loom models with a waiter that vanishes once woken.
 //!
 //! # Owner death: how liveness is decided
-//! A [`Mutex`] records its holder's process id in its state word and the holder's
-//! start-time token beside it. A locker that has been parked for [`OWNER_CHECK_PERIOD`]
-//! on a lock that is still held asks `shmsync_hal::process::liveness`:
+//! A [`Mutex`] names its holder in its state word: process id and a 9-bit residue of the
+//! holder's start time, so the identity a locker judges and the word its takeover
+//! compare-exchange expects are one and the same value (a holder that releases and
+//! re-takes the lock in between cannot be taken over by mistake). Beside it, a sticky
+//! stamp records the pid namespace of every process that has locked it. A locker that has
+//! been parked for [`OWNER_CHECK_PERIOD`] on a lock that is still held asks
+//! `shmsync_hal::process::liveness_as`, which answers *alive*, *dead* or *unknown*; only
+//! *dead* — a proof — permits a takeover:
 //!
-//! * **Linux / Android**: `/proc/<pid>/stat` is read. The holder is dead when the file is
-//!   gone, the state is `Z`/`X` (a zombie never unlocks), or the start time (field 22)
-//!   differs from the token (the pid was reused by a newer process).
+//! * **Linux / Android**: judged only when every locker so far shared the judge's pid
+//!   namespace (a pid means nothing outside it). Dead when `pidfd_open(pid)` finds no such
+//!   process in that namespace (works without `/proc`), when the pidfd says the whole
+//!   process exited (a zombie), or when `/proc` shows a different start time (the pid was
+//!   reused). A main thread that called `pthread_exit` while another thread holds the lock
+//!   is alive. *Unknown* — the lock then behaves as a plain lock, timed calls still time
+//!   out, and [`unknown_owner_checks`] counts it: a holder in another pid namespace
+//!   (containers, Flatpak/bubblewrap, `unshare -p`), a locker whose own namespace could
+//!   not be determined, a live pid whose start time cannot be read (`/proc` missing,
+//!   `hidepid=2`, `EPERM`), kernels before 5.3 (no `pidfd_open`) except for `ESRCH`.
 //! * **macOS**: `proc_pidinfo(PROC_PIDTBSDINFO)` gives the status and start time: dead on
 //!   `ESRCH`, `SZOMB`, or a different start time. **App Sandbox**: a sandboxed process may
 //!   not inspect others, so `proc_pidinfo` fails with `EPERM`, and `kill(pid, 0)` answers
@@ -56,9 +68,16 @@
 //!   they were not executed here (no Mac in this workspace).
 //! * **No OS**: nothing can die; liveness is never asked.
 //!
+//! What this pid path cannot see, plainly: a holder in another pid namespace (including
+//! one that is pid 1 of its own namespace) is never declared dead; a holder that calls
+//! `exec` keeps its pid and start time and reads as alive (its locks stay held); a pid
+//! reused by a process whose start time has the same residue modulo 511 clock ticks reads
+//! as the holder. Detection takes up to one check period (10 ms) after the death.
+//!
 //! The holder's own process always counts as alive (another of its threads holds the
 //! lock). The new holder gets [`OwnerDead`] with the guard, repairs the data, and calls
-//! [`MutexGuard::mark_consistent`].
+//! [`MutexGuard::mark_consistent`]. A guard inherited across `fork` panics when dropped in
+//! the child instead of releasing its parent's lock.
 
 mod condvar;
 mod event;
@@ -76,6 +95,7 @@ mod loom_tests;
 pub use condvar::{Condvar, WaitTimeoutResult};
 pub use event::{AutoResetEvent, ManualResetEvent};
 pub use mutex::{LockResult, Mutex, MutexGuard, OWNER_CHECK_PERIOD, TryLockError};
+pub use owner::unknown_owner_checks;
 pub use rwlock::{RwLock, RwLockReadGuard, RwLockWriteGuard, WRITER_STALL_PERIOD};
 pub use semaphore::{Semaphore, SemaphoreOverflow};
 

@@ -17,17 +17,23 @@
 //! ```
 //!
 //! # The state word
-//! `state` holds the holder's process id in bits 0–30 (0 = unlocked) and [`PARKED`] in bit
-//! 31. Putting the pid *in* the word (as Linux robust futexes put the thread id) means a
-//! lock is never held by nobody-knows-whom: the compare-exchange that takes the lock also
-//! names the process that took it. Beside it, `token` holds the holder's start-time token
-//! (written just after the compare-exchange, cleared just before release; 0 in between is
-//! read as "token not published yet" and the holder is then judged by its pid alone).
+//! `state` holds the holder's tag in bits 0–30 (0 = unlocked): its process id (bits 0–21)
+//! and a 9-bit residue of its start time (bits 22–30); [`PARKED`] is bit 31. Putting the
+//! identity *in* the word (as Linux robust futexes put the thread id) means a lock is never
+//! held by nobody-knows-whom: the compare-exchange that takes the lock also names the
+//! process that took it, and a takeover's compare-exchange expects the very identity that
+//! was judged dead. Beside it, `ns` is a sticky stamp of the pid namespaces of all lockers
+//! (see the [owner module](super#owner-death-how-liveness-is-decided)): a holder is judged
+//! only when every locker so far shared the judge's namespace.
 //!
 //! # Cost
-//! Uncontended `lock` + `unlock`: one compare-exchange, one store of the token, one load of
-//! the consistency flag, one store and one swap, all on one cache line; no syscall. Unlock
-//! makes the wake syscall only when [`PARKED`] was set. A contended `lock` polls the word
+//! Every compare-exchange that writes a holder tag is `AcqRel`: its release half orders the
+//! holder's namespace stamp (or its observation of it) before the tag, for a judge that
+//! reads the tag (see `owner.rs`); on x86_64 it is the same `lock cmpxchg` as `Acquire`.
+//!
+//! Uncontended `lock` + `unlock`: one load of the namespace stamp, one compare-exchange,
+//! one load of the consistency flag, and one compare-exchange back to unlocked, all on one
+//! cache line; no syscall. Unlock makes the wake syscall only when [`PARKED`] was set. A contended `lock` polls the word
 //! up to 100 times, one `cpu_relax` apart, while nobody is parked, then parks; after each
 //! wake-up it polls again before parking again.
 //!
@@ -47,11 +53,17 @@
 //!
 //! Limits, plainly: a thread that dies while its process lives (killed by
 //! `pthread_cancel`, or a guard leaked with `mem::forget`) is not detected; a lock held by a
-//! process with no known pid (no OS) is never declared dead; recursion deadlocks, as with
-//! `std::sync::Mutex`.
+//! process with no known pid (no OS), by a process in another pid namespace, or whose
+//! liveness cannot be read is never declared dead (see the module docs); recursion
+//! deadlocks, as with `std::sync::Mutex`.
+//!
+//! # Fork
+//! A guard inherited by a `fork` child belongs to the parent. Dropping it in the child
+//! **panics** ("does not hold the lock") and leaves the lock held by the parent, instead
+//! of releasing a lock another process is inside.
 
 use super::OwnerDead;
-use super::owner::{self, Me, PID_MASK};
+use super::owner::{self, Me, PID_BITS, PID_MASK};
 use super::shim::{self, AtomicU32, Instant, Ordering, Wait, maybe_const_fn};
 use crate::ShmSafe;
 use core::cell::UnsafeCell;
@@ -81,7 +93,7 @@ pub const OWNER_CHECK_PERIOD: Duration = Duration::from_millis(10);
 
 /// A mutual-exclusion lock protecting a `T`, placed in memory shared between processes.
 ///
-/// Layout (`#[repr(C)]`, pinned by `assert_layout!`): `state` at 0, `token` at 4,
+/// Layout (`#[repr(C)]`, pinned by `assert_layout!`): `state` at 0, `ns` at 4,
 /// `dead_owner` at 8, 4 reserved bytes, the data at 16 (for `align_of::<T>() <= 16`).
 /// All-zero bytes are an unlocked mutex around an all-zero `T`.
 ///
@@ -100,10 +112,10 @@ pub const OWNER_CHECK_PERIOD: Duration = Duration::from_millis(10);
 /// ```
 #[repr(C)]
 pub struct Mutex<T> {
-    /// Holder pid (bits 0–30, 0 = unlocked) | [`PARKED`].
+    /// Holder tag (bits 0–30: pid | short start-time token << 22, 0 = unlocked) | [`PARKED`].
     state: AtomicU32,
-    /// The holder's start-time token, 0 while not yet published or unlocked.
-    token: AtomicU32,
+    /// Sticky pid-namespace stamp of all lockers: 0, one namespace, or `MIXED_NS`.
+    ns: AtomicU32,
     /// [`CONSISTENT`] or [`INCONSISTENT`].
     dead_owner: AtomicU32,
     /// Zero; keeps the data at offset 16 on every target.
@@ -119,19 +131,20 @@ unsafe impl<T: ShmSafe + Send> Sync for Mutex<T> {}
 
 // SAFETY: `#[repr(C)]` of three `AtomicU32`, a `u32` and `T: ShmSafe`; all-zero is an
 // unlocked, consistent mutex around an all-zero `T`; any bit pattern of the words is a
-// valid (perhaps wrong) state: unknown pids are judged by liveness, unknown flags read as
-// inconsistent; the data is accessed only under the lock.
+// valid (perhaps wrong) state: unknown pids are judged by liveness (and a stamp that is not
+// the judge's namespace is never judged), unknown flags read as inconsistent; the data is
+// accessed only under the lock.
 #[cfg(not(all(loom, test)))]
 unsafe impl<T: ShmSafe + Send> ShmSafe for Mutex<T> {
-    const TAG: u64 = crate::tag_with(crate::tag(b"shmsync::Mutex/1"), T::TAG);
+    const TAG: u64 = crate::tag_with(crate::tag(b"shmsync::Mutex/2"), T::TAG);
 }
 
 #[cfg(not(all(loom, test)))]
 crate::assert_layout!(Mutex<u32>, size = 20, align = 4,
-    offsets = { state: 0, token: 4, dead_owner: 8, _reserved: 12, data: 16 });
+    offsets = { state: 0, ns: 4, dead_owner: 8, _reserved: 12, data: 16 });
 #[cfg(not(all(loom, test)))]
 crate::assert_layout!(Mutex<u64>, size = 24, align = 8,
-    offsets = { state: 0, token: 4, dead_owner: 8, _reserved: 12, data: 16 });
+    offsets = { state: 0, ns: 4, dead_owner: 8, _reserved: 12, data: 16 });
 
 /// Why [`Mutex::try_lock`] or [`Mutex::lock_timeout`] returned no plain guard.
 pub enum TryLockError<G> {
@@ -176,7 +189,7 @@ impl<T: ShmSafe> Mutex<T> {
         pub fn new(value: T) -> Self {
             Self {
                 state: AtomicU32::new(UNLOCKED),
-                token: AtomicU32::new(0),
+                ns: AtomicU32::new(0),
                 dead_owner: AtomicU32::new(CONSISTENT),
                 _reserved: 0,
                 data: UnsafeCell::new(value),
@@ -192,9 +205,10 @@ impl<T: ShmSafe> Mutex<T> {
     #[inline]
     pub fn try_lock(&self) -> Result<MutexGuard<'_, T>, TryLockError<MutexGuard<'_, T>>> {
         let me = owner::me();
+        owner::stamp(&self.ns, me);
         if self
             .state
-            .compare_exchange(UNLOCKED, me.pid, Ordering::Acquire, Ordering::Relaxed)
+            .compare_exchange(UNLOCKED, me.pid, Ordering::AcqRel, Ordering::Relaxed)
             .is_ok()
         {
             self.acquired(me, false).map_err(TryLockError::OwnerDead)
@@ -211,9 +225,10 @@ impl<T: ShmSafe> Mutex<T> {
     pub fn lock(&self) -> LockResult<MutexGuard<'_, T>> {
         rtsan_blocking!(c"shmsync::Mutex::lock");
         let me = owner::me();
+        owner::stamp(&self.ns, me);
         if self
             .state
-            .compare_exchange(UNLOCKED, me.pid, Ordering::Acquire, Ordering::Relaxed)
+            .compare_exchange(UNLOCKED, me.pid, Ordering::AcqRel, Ordering::Relaxed)
             .is_ok()
         {
             return self.acquired(me, false);
@@ -250,9 +265,10 @@ impl<T: ShmSafe> Mutex<T> {
     ) -> Result<MutexGuard<'_, T>, TryLockError<MutexGuard<'_, T>>> {
         rtsan_blocking!(c"shmsync::Mutex::lock_until");
         let me = owner::me();
+        owner::stamp(&self.ns, me);
         if self
             .state
-            .compare_exchange(UNLOCKED, me.pid, Ordering::Acquire, Ordering::Relaxed)
+            .compare_exchange(UNLOCKED, me.pid, Ordering::AcqRel, Ordering::Relaxed)
             .is_ok()
         {
             return self.acquired(me, false).map_err(TryLockError::OwnerDead);
@@ -294,9 +310,7 @@ impl<T: ShmSafe> Mutex<T> {
     /// Publishes ownership and reports a dead predecessor. Runs with the lock held.
     #[inline]
     fn acquired(&self, me: Me, took_over: bool) -> LockResult<MutexGuard<'_, T>> {
-        // Relaxed is enough: the token is only a hint for liveness checks, read after the
-        // word that names the pid; the release of `state` orders it for the next holder.
-        self.token.store(me.token, Ordering::Relaxed);
+        let _ = me;
         if took_over {
             self.dead_owner.store(INCONSISTENT, Ordering::Relaxed);
         }
@@ -329,7 +343,7 @@ impl<T: ShmSafe> Mutex<T> {
                 // keep PARKED (our unlock then makes one wake call, perhaps needless).
                 if self
                     .state
-                    .compare_exchange(v, me.pid | PARKED, Ordering::Acquire, Ordering::Relaxed)
+                    .compare_exchange(v, me.pid | PARKED, Ordering::AcqRel, Ordering::Relaxed)
                     .is_ok()
                 {
                     return Some(false);
@@ -358,21 +372,7 @@ impl<T: ShmSafe> Mutex<T> {
                 }
                 // A whole check period (or our deadline) with the lock held.
                 Wait::TimedOut => {
-                    let holder = parked & PID_MASK;
-                    let token = self.token.load(Ordering::Relaxed);
-                    // Take over from a dead holder: the compare-exchange on the exact word we
-                    // judged makes exactly one of the parked lockers the new holder.
-                    if owner::is_dead(holder, token, me)
-                        && self
-                            .state
-                            .compare_exchange(
-                                parked,
-                                me.pid | PARKED,
-                                Ordering::Acquire,
-                                Ordering::Relaxed,
-                            )
-                            .is_ok()
-                    {
+                    if self.take_over_dead(me) {
                         return Some(true);
                     }
                     if shim::reached(deadline) {
@@ -384,7 +384,7 @@ impl<T: ShmSafe> Mutex<T> {
                                 .compare_exchange(
                                     v,
                                     me.pid | PARKED,
-                                    Ordering::Acquire,
+                                    Ordering::AcqRel,
                                     Ordering::Relaxed,
                                 )
                                 .is_ok()
@@ -413,7 +413,7 @@ impl<T: ShmSafe> Mutex<T> {
                 let new = me.pid | (v & PARKED) | extra;
                 if self
                     .state
-                    .compare_exchange(v, new, Ordering::Acquire, Ordering::Relaxed)
+                    .compare_exchange(v, new, Ordering::AcqRel, Ordering::Relaxed)
                     .is_ok()
                 {
                     return true;
@@ -428,15 +428,58 @@ impl<T: ShmSafe> Mutex<T> {
         }
     }
 
-    /// Releases the lock. Caller: the holder, exactly once.
+    /// Judges the holder named by the word *now* and, if it is proven dead, takes the lock
+    /// over with a compare-exchange that expects that very word (holder tag and all): a
+    /// holder that released and re-took the lock, or another holder, makes it fail. Exactly
+    /// one of several parked lockers wins. True when the lock is now ours.
+    #[cold]
+    fn take_over_dead(&self, me: Me) -> bool {
+        crate::hooks::at(crate::hooks::Point::OwnerCheck);
+        let v = self.state.load(Ordering::Relaxed);
+        let Some(dead) = owner::dead_holder(v, &self.ns, me) else {
+            return false;
+        };
+        crate::hooks::at(crate::hooks::Point::Takeover);
+        self.state
+            .compare_exchange(dead, me.pid | PARKED, Ordering::AcqRel, Ordering::Relaxed)
+            .is_ok()
+    }
+
+    /// Releases the lock. Caller: the guard, exactly once; panics (leaving the lock held)
+    /// when this process is not the holder (a guard inherited across `fork`).
     #[inline]
     fn unlock(&self) {
-        self.token.store(0, Ordering::Relaxed);
-        // Release publishes the data; the swap tells us whether anyone parked.
+        let me = owner::me();
+        // Release publishes the data. Nobody parked and we hold it: one compare-exchange.
+        if let Err(v) =
+            self.state
+                .compare_exchange(me.pid, UNLOCKED, Ordering::Release, Ordering::Relaxed)
+        {
+            self.unlock_slow(v, me);
+        }
+    }
+
+    #[cold]
+    fn unlock_slow(&self, v: u32, me: Me) {
+        if v & PID_MASK != me.pid {
+            not_the_holder();
+        }
+        // Only PARKED can have changed while we hold the lock; the swap tells us whether
+        // anyone parked.
         if self.state.swap(UNLOCKED, Ordering::Release) & PARKED != 0 {
             shim::wake_one(&self.state);
         }
     }
+}
+
+/// A guard was dropped by a process that does not hold its lock.
+#[cold]
+#[inline(never)]
+fn not_the_holder() -> ! {
+    panic!(
+        "shmsync: MutexGuard dropped in a process that does not hold the lock (a guard \
+         inherited across fork); the lock stays held by its owner"
+    )
 }
 
 /// When a parked locker wakes up on its own: at its deadline or after one owner check
@@ -466,7 +509,7 @@ impl<T: ShmSafe> fmt::Debug for Mutex<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let v = self.state.load(Ordering::Relaxed);
         f.debug_struct("Mutex")
-            .field("holder_pid", &(v & PID_MASK))
+            .field("holder_pid", &(v & PID_BITS))
             .field("parked", &(v & PARKED != 0))
             .field(
                 "consistent",
