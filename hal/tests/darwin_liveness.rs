@@ -21,12 +21,14 @@ fn self_alive_reused_pid_dead_absent_dead() {
     let reused = OwnerId {
         pid: me.pid,
         token: me.token ^ 1,
+        ns: 0,
     };
     assert_eq!(liveness(reused), Liveness::Dead);
     // pid_max is 99,999 on macOS: this pid cannot exist.
     let absent = OwnerId {
         pid: 0x7fff_fff0,
         token: 7,
+        ns: 0,
     };
     assert_eq!(liveness(absent), Liveness::Dead);
 }
@@ -41,7 +43,7 @@ fn zombie_and_reaped_children_are_dead() {
     let start = Instant::now();
     // The child's identity as another process sees it.
     let id = loop {
-        let id = OwnerId { pid, token: 0 };
+        let id = OwnerId { pid, token: 0, ns: 0 };
         if liveness(id) == Liveness::Alive {
             break id;
         }
