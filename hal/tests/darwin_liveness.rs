@@ -43,7 +43,11 @@ fn zombie_and_reaped_children_are_dead() {
     let start = Instant::now();
     // The child's identity as another process sees it.
     let id = loop {
-        let id = OwnerId { pid, token: 0, ns: 0 };
+        let id = OwnerId {
+            pid,
+            token: 0,
+            ns: 0,
+        };
         if liveness(id) == Liveness::Alive {
             break id;
         }
