@@ -57,6 +57,7 @@ pub mod atomic;
 mod backend;
 pub mod clock;
 pub mod count;
+pub mod membarrier;
 pub mod process;
 mod spin;
 

@@ -41,7 +41,7 @@
 use super::sync::{AtomicU32, Cell, Ordering};
 use super::{
     Announce, Corrupted, DEFAULT_SPIN_LIMIT, PopError, PushError, Ready, block_until,
-    deadline_after, wake_all_if_parked,
+    deadline_after, past, wake_all_if_parked,
 };
 use crate::ShmSafe;
 use crate::arch::CachePadded;
@@ -334,6 +334,9 @@ impl<T: Copy + ShmSafe, const N: usize> Mpmc<T, N> {
                         &mut parks,
                         || Ok(self.push_ready()),
                     ) {
+                        // Ready, but another producer may take the slot first: past
+                        // the deadline, that was the last attempt.
+                        Ok(true) if past(deadline) => return self.try_push(v),
                         Ok(true) => continue,
                         Ok(false) => return Err(PushError::Full(v)),
                         Err(Corrupted) => return Err(PushError::Corrupted(v)),
@@ -374,6 +377,7 @@ impl<T: Copy + ShmSafe, const N: usize> Mpmc<T, N> {
                         &mut parks,
                         || Ok(self.pop_ready()),
                     ) {
+                        Ok(true) if past(deadline) => return self.try_pop(),
                         Ok(true) => continue,
                         Ok(false) => return Err(PopError::Empty),
                         Err(Corrupted) => return Err(PopError::Corrupted),

@@ -395,6 +395,7 @@ impl<const N: usize> MsgRing<N> {
     pub fn producer(&self) -> Result<MsgProducer<'_, N>, RoleError> {
         rtsan_blocking!(c"shmsync::MsgRing::producer");
         let claim = self.roles[PRODUCER].claim()?;
+        super::register_fence();
         let tail = self.tail.index.load(Ordering::Acquire);
         Ok(MsgProducer {
             ring: self,
@@ -411,6 +412,7 @@ impl<const N: usize> MsgRing<N> {
     pub fn consumer(&self) -> Result<MsgConsumer<'_, N>, RoleError> {
         rtsan_blocking!(c"shmsync::MsgRing::consumer");
         let claim = self.roles[CONSUMER].claim()?;
+        super::register_fence();
         let head = self.head.index.load(Ordering::Acquire);
         Ok(MsgConsumer {
             ring: self,

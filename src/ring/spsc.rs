@@ -146,6 +146,7 @@ impl<T: Copy + ShmSafe, const N: usize> Spsc<T, N> {
     pub fn producer(&self) -> Result<Producer<'_, T, N>, RoleError> {
         rtsan_blocking!(c"shmsync::Spsc::producer");
         let claim = self.roles[PRODUCER].claim()?;
+        super::register_fence();
         let tail = self.tail.index.load(Ordering::Acquire);
         Ok(Producer {
             ring: self,
@@ -163,6 +164,7 @@ impl<T: Copy + ShmSafe, const N: usize> Spsc<T, N> {
     pub fn consumer(&self) -> Result<Consumer<'_, T, N>, RoleError> {
         rtsan_blocking!(c"shmsync::Spsc::consumer");
         let claim = self.roles[CONSUMER].claim()?;
+        super::register_fence();
         let head = self.head.index.load(Ordering::Acquire);
         Ok(Consumer {
             ring: self,
