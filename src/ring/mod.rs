@@ -377,7 +377,7 @@ pub(crate) fn register_fence() {
 #[cfg(loom)]
 #[doc(hidden)]
 pub fn loom_model_without_ipi(on: bool) {
-    sync::NO_IPI.store(on, core::sync::atomic::Ordering::Relaxed);
+    sync::NO_IPI.with(|c| c.set(on));
 }
 
 #[cold]

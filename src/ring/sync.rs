@@ -87,7 +87,7 @@ pub(crate) fn heavy_barrier() {
 /// `tests/rings_loom.rs` shows loom then finds the lost wake-up.
 #[cfg(loom)]
 pub(crate) fn light_barrier() {
-    if !model::NO_IPI.load(core::sync::atomic::Ordering::Relaxed) {
+    if !model::NO_IPI.with(|c| c.get()) {
         fence(Ordering::SeqCst);
     }
 }
@@ -129,10 +129,14 @@ mod model {
     use super::{AtomicU32, Instant, Ordering, Wait};
     use loom::sync::{Condvar, Mutex};
 
-    /// Negative control for the asymmetric-fence model: when set, the publisher's light
-    /// barrier is nothing at all (no membarrier IPI), see `light_barrier`.
-    pub(crate) static NO_IPI: core::sync::atomic::AtomicBool =
-        core::sync::atomic::AtomicBool::new(false);
+    std::thread_local! {
+        /// Negative control for the asymmetric-fence model: when set, the publisher's
+        /// light barrier is nothing at all (no membarrier IPI), see `light_barrier`.
+        /// Thread-local: loom runs a model's threads on the OS thread that called
+        /// `loom::model`, so one test's setting does not leak into models other tests run
+        /// in parallel.
+        pub(crate) static NO_IPI: core::cell::Cell<bool> = const { core::cell::Cell::new(false) };
+    }
 
     loom::lazy_static! {
         static ref BUCKET: (Mutex<()>, Condvar) = (Mutex::new(()), Condvar::new());
