@@ -24,17 +24,46 @@
 //! `sync` module's source docs.
 //!
 //! # Blocking without costing the other side
-//! A blocking call first spins with [`Backoff`] (by default a few microseconds; see
-//! [Spinning before parking](#spinning-before-parking)),
-//! then sets a "parked" flag that lives on the *other* side's index line and sleeps on the
-//! other side's index word through [`crate::hal::wait_until`]. The non-blocking side, after
-//! publishing its index, issues one `SeqCst` fence and one relaxed load of that flag and
-//! makes the wake syscall only when the flag is set. The fence pairs with the sleeper's
-//! fence between setting the flag and re-reading the index (a Dekker handshake): either the
-//! sleeper sees the new index and does not sleep, or the publisher sees the flag and wakes
-//! it; and because the sleeper waits on the index word itself, with the value it last saw,
-//! the kernel refuses to put it to sleep once the index has moved. Proven by the loom
-//! models and by the `count-syscalls` tests.
+//! A blocking call first spins for a short time window (by default 5.1 µs; see
+//! [Spinning before parking](#spinning-before-parking)), then sets a "parked" flag that
+//! lives on the *other* side's index line and sleeps on the other side's index word
+//! through [`crate::hal::wait_until`]. The non-blocking side, after publishing its index,
+//! issues a barrier and one relaxed load of that flag, and makes the wake syscall only
+//! when the flag is set. Either the sleeper sees the new index and does not sleep, or the
+//! publisher sees the flag and wakes it (a Dekker handshake); and because the sleeper waits
+//! on the index word itself, with the value it last saw, the kernel refuses to put it to
+//! sleep once the index has moved.
+//!
+//! The barrier is **asymmetric** where the OS allows it, so the wait-free side pays
+//! nothing for the handshake:
+//!
+//! | | publisher (`try_push`, `try_pop`, …) | sleeper (before its last check) | cost per item |
+//! |---|---|---|---|
+//! | Linux, process registered for `membarrier` | compiler fence | `SeqCst` fence + `membarrier(MEMBARRIER_CMD_GLOBAL_EXPEDITED)` | nothing (no store–load barrier) |
+//! | elsewhere (macOS, no OS, Miri, registration refused) | `SeqCst` fence | `SeqCst` fence | one store–load barrier: about one cache-line transfer when the peer is on another core |
+//!
+//! `membarrier` makes every CPU running a thread of a registered process execute a full
+//! barrier before it returns, which turns the publisher's compiler fence into a full
+//! barrier exactly when a sleeper needs it (see `shmsync::hal::membarrier`). A process
+//! registers when it creates or attaches a region and when it claims a ring role; the
+//! region header records whether the creator did ([`crate::region::ASYMMETRIC_FENCE`]),
+//! and a process that cannot match it is refused at `attach`, since a publisher may skip
+//! its fence only if every sleeper it can wake issues the membarrier. A sleeper reads the
+//! registration state *after* its own fence, so a registration that happens while threads
+//! of the process already use rings is safe. Rings shared between processes without a
+//! region need processes that either all register or all fail to (true unless a seccomp
+//! filter treats them differently; `hal::membarrier::is_registered` tells).
+//!
+//! macOS has no cross-process `membarrier`: the Apple path keeps the `SeqCst` fence on
+//! both sides. **Estimate, not measured here (no Mac):** on Apple Silicon a `dmb ish` that
+//! must wait for a store to reach another core costs on the order of the core-to-core
+//! latency, ≈ 50–100 ns per publication when the consumer is on another cluster and tens
+//! of ns within one, so cross-core `try_push` throughput stays well below rtrb's there.
+//!
+//! Proven by the loom models (`tests/rings_loom.rs`, including a negative control in which
+//! the publisher's barrier is removed and loom finds the lost wake-up), by
+//! `tests/rings_fence.rs` (forced parks across processes) and by the `count-syscalls`
+//! tests.
 //!
 //! # Spinning before parking
 //! How long a blocking call spins before it parks is a setting of the *end* that blocks,
@@ -42,23 +71,28 @@
 //! process, and each end, chooses its own): `set_spin_limit` / `spin_limit` on
 //! [`Producer`], [`Consumer`], [`MsgProducer`] and [`MsgConsumer`], and the
 //! `push_with_spin` / `pop_with_spin` variants of [`Mpmc`]'s blocking calls (an `Mpmc` has
-//! no per-end handles). The limit counts [`Backoff`] steps: step `k` issues `2^k`
-//! `cpu_relax` calls, so a limit `L` spins at most `2^L - 1` of them before the first park.
+//! no per-end handles). A limit `L` buys a spin **window of (2^L − 1) × 40 ns of time**,
+//! read from the hal's monotonic clock (every 4 polls): not a count of `cpu_relax` calls,
+//! whose cost varies ten-fold between CPUs. The peer is polled after every `cpu_relax`,
+//! and the window never extends past the call's deadline, so a timed call returns within
+//! its timeout whatever the limit.
 //!
-//! | limit | spin before the first park (from [`Backoff`]'s figures) | suits |
+//! | limit | spin window before the first park | suits |
 //! |---|---|---|
 //! | `0` | none: park at once | a peer known to take long; one CPU shared by both ends; the least CPU burnt |
-//! | [`Backoff::DEFAULT_SPIN_LIMIT`] (7, the default) | 127 relax calls: ≈ 0.4–5 µs depending on the CPU | a peer that usually answers within microseconds |
-//! | [`Backoff::MAX_SPIN_LIMIT`] (16, larger values are clamped) | 65,535 relax calls: a few ms | a dedicated core where latency matters more than CPU |
+//! | [`Backoff::DEFAULT_SPIN_LIMIT`] (7, the default) | 5.08 µs | a peer that usually answers within microseconds (a ping-pong round trip across cores is ≈ 0.2–0.7 µs) |
+//! | 12 | 164 µs | |
+//! | [`Backoff::MAX_SPIN_LIMIT`] (16, larger values are clamped) | 2.62 ms | a dedicated core where latency matters more than CPU |
 //!
 //! The trade-off: each park costs a sleep and a wake through the kernel (a few
-//! microseconds each way on Linux, more when the scheduler moves the sleeper), and the
-//! waker pays its wake syscall only because the sleeper announced itself; a spin costs
-//! CPU time the peer (or anything else on that core) could have used, and buys nothing if
-//! the peer does not answer within it. Real-time class of the setting itself:
-//! **wait-free**; of the blocking calls whatever the limit: **may block**. Under loom and
-//! Miri the limit is always 0 (a spin is only more interleavings to explore, and Miri
-//! cannot run the spin hint).
+//! microseconds each way on Linux, more when the scheduler moves the sleeper, plus the
+//! `membarrier`), and the waker pays its wake syscall only because the sleeper announced
+//! itself; a spin costs CPU time the peer (or anything else on that core) could have used,
+//! and buys nothing if the peer does not answer within it. The window is spent once per
+//! call: after a wake-up that found nothing the call parks again at once. Real-time class
+//! of the setting itself: **wait-free**; of the blocking calls whatever the limit: **may
+//! block**. Under loom and Miri the limit is always 0 (a spin is only more interleavings to
+//! explore, and Miri cannot run the spin hint).
 
 /// The accessors every claimed ring end (`Producer`, `Consumer`, `MsgProducer`,
 /// `MsgConsumer`) has, written once: the process-local spin limit of its blocking
@@ -66,10 +100,11 @@
 /// needs fields `spin_limit: u32`, `parks: u64` and `claim` (with `took_over_from`).
 macro_rules! end_accessors {
     ($op:literal) => {
-        #[doc = concat!("Sets how many [`Backoff`](crate::arch::Backoff) steps [`", $op, "`](Self::", $op, ")")]
-        /// spins before it parks: `0` parks at once, the default is
-        /// [`Backoff::DEFAULT_SPIN_LIMIT`](crate::arch::Backoff::DEFAULT_SPIN_LIMIT) (7 steps,
-        /// 127 relax calls, ≈ 0.4–5 µs), values above
+        #[doc = concat!("Sets the spin limit of [`", $op, "`](Self::", $op, "): it spins for a window")]
+        /// of (2^limit − 1) × 40 ns of time before it parks (never past its deadline): `0`
+        /// parks at once, the default is
+        /// [`Backoff::DEFAULT_SPIN_LIMIT`](crate::arch::Backoff::DEFAULT_SPIN_LIMIT) (7: a
+        /// 5.08 µs window), values above
         /// [`Backoff::MAX_SPIN_LIMIT`](crate::arch::Backoff::MAX_SPIN_LIMIT) are clamped. A
         /// setting of this handle only, in this process: the ring's shared state is untouched.
         /// The trade-off is described in [the ring docs](crate::ring#spinning-before-parking).

@@ -455,7 +455,7 @@ pub struct MsgProducer<'a, const N: usize> {
     head: u32,
     claim: Claim,
     parks: u64,
-    /// Backoff steps a blocking call spins before parking (process-local).
+    /// Spin limit of the blocking calls: a window of (2^limit − 1) × 40 ns (process-local).
     spin_limit: u32,
 }
 
@@ -689,7 +689,7 @@ pub struct MsgConsumer<'a, const N: usize> {
     tail: u32,
     claim: Claim,
     parks: u64,
-    /// Backoff steps a blocking call spins before parking (process-local).
+    /// Spin limit of the blocking calls: a window of (2^limit − 1) × 40 ns (process-local).
     spin_limit: u32,
 }
 
