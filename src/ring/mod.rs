@@ -352,11 +352,19 @@ pub(crate) fn block_until<'a>(
                 parked.fetch_add(1, Ordering::Relaxed);
             }
         }
-        sync::heavy_barrier();
+        let exact = sync::heavy_barrier();
         let checked = check();
         if let Ok(Ready::No(word, seen)) = checked {
             *parks += 1;
-            let _ = sync::wait(word, seen, deadline);
+            let until = if exact {
+                deadline
+            } else {
+                // A wake may be missed: look again after at most a millisecond.
+                Instant::now()
+                    .checked_add(Duration::from_millis(1))
+                    .map(|t| deadline.map_or(t, |d| d.min(t)))
+            };
+            let _ = sync::wait(word, seen, until);
         }
         match announce {
             Announce::Flag => parked.store(0, Ordering::Relaxed),

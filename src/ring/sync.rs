@@ -68,13 +68,15 @@ pub(crate) fn light_barrier() {
 /// that still reads "not registered" has made its flag visible (the fence) before any
 /// publisher can read "registered" and skip its own fence.
 /// Real-time class: may block (one syscall when registered).
+///
+/// Returns false in the one case the handshake is not exact: registered, but the kernel
+/// refused both membarrier commands (it can only for lack of memory). The caller then
+/// sleeps with a short timeout instead of trusting the wake.
 #[cfg(not(loom))]
 #[inline]
-pub(crate) fn heavy_barrier() {
+pub(crate) fn heavy_barrier() -> bool {
     fence(Ordering::SeqCst);
-    if crate::hal::membarrier::is_registered() {
-        crate::hal::membarrier::heavy();
-    }
+    !crate::hal::membarrier::is_registered() || crate::hal::membarrier::heavy()
 }
 
 /// Under loom the asymmetric fence is modelled by what membarrier makes of it: the heavy
@@ -94,8 +96,9 @@ pub(crate) fn light_barrier() {
 
 /// The sleeper's heavy barrier under loom (see [`light_barrier`]).
 #[cfg(loom)]
-pub(crate) fn heavy_barrier() {
+pub(crate) fn heavy_barrier() -> bool {
     fence(Ordering::SeqCst);
+    true
 }
 
 /// Blocks while `word == expected`, until `deadline` (`None`: no limit).
