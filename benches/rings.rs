@@ -13,7 +13,9 @@
 //!   producer thread pinned to CPU 0 to a consumer pinned to CPU 1 (`sched_setaffinity`,
 //!   see `benches/pin`), one `try_push` / `try_pop` at a time, spinning with `spin_loop`
 //!   on full/empty, capacity 1024; both threads start together from a spinning start line
-//!   and the time runs until both finished (criterion divides by the 10M items). shmsync's
+//!   and the consumer stamps the time every 10,000 items; an iteration's time is the
+//!   **median** 10,000-item chunk × 1,000 (criterion divides by the 10M items), so a chunk
+//!   in which the machine preempted either pinned thread does not count. shmsync's
 //!   `Spsc` against `rtrb`, `ringbuf` and `crossbeam-queue` in the same run. Unlike
 //!   `spsc_throughput` (unpinned: on a busy 2-CPU machine both threads often share a core,
 //!   which hides every cross-core cost) this one cannot measure scheduling instead of the
@@ -22,7 +24,9 @@
 //!   and 1: a bare one-line `AtomicU32` (each side writes the next count into the same
 //!   word: the floor, one cache-line transfer per direction), two `rtrb` rings, and two
 //!   shmsync `Spsc` rings (spinning on `try_pop`, and `pop(None)` with the default spin
-//!   window: the adaptive row, whose context switches per round trip are printed).
+//!   window: the adaptive row, whose context switches per round trip are printed). The
+//!   driver stamps the time every 100 round trips; an iteration's time is the median
+//!   chunk × chunks, for the same reason as above.
 //!
 //! `cargo bench --bench rings` (add `-- --measurement-time 2` etc. on a noisy machine;
 //! `-- pinned` runs only the pinned cases).
@@ -407,12 +411,18 @@ fn round_trip(c: &mut Criterion) {
 /// Items per pinned throughput run.
 const PINNED_ITEMS: u64 = 10_000_000;
 
+/// Items per timed chunk of a pinned throughput run (1,000 chunks per run).
+const CHUNK: u64 = 10_000;
+
 /// The consumer's loop of a pinned run: pops `PINNED_ITEMS` with `pop`, spinning while it
-/// returns `None`; returns the sum so nothing is optimised away.
+/// returns `None`, stamping every [`CHUNK`] items; returns the run's median-chunk cost
+/// (see `pin::Stamps::median_total`).
 #[inline(always)]
-fn drain(mut pop: impl FnMut() -> Option<u64>) -> u64 {
+fn drain(mut pop: impl FnMut() -> Option<u64>) -> Duration {
+    let mut stamps = pin::Stamps::new(PINNED_ITEMS, CHUNK);
     let mut sum = 0u64;
-    for _ in 0..PINNED_ITEMS {
+    stamps.start();
+    for i in 0..PINNED_ITEMS {
         loop {
             if let Some(v) = pop() {
                 sum = sum.wrapping_add(v);
@@ -420,8 +430,10 @@ fn drain(mut pop: impl FnMut() -> Option<u64>) -> u64 {
             }
             spin_loop();
         }
+        stamps.tick(i);
     }
-    sum
+    black_box(sum);
+    stamps.median_total(PINNED_ITEMS)
 }
 
 /// The producer's loop of a pinned run.
@@ -447,10 +459,11 @@ fn spsc_pinned(c: &mut Criterion) {
             iter_transfers(iters, || {
                 let mut tx = ring.producer().unwrap();
                 let mut rx = ring.consumer().unwrap();
-                pin::pinned_pair(
+                pin::pinned_pair_with(
                     move || fill(|i| tx.try_push(i).is_ok()),
                     move || drain(|| rx.try_pop().ok()),
                 )
+                .2
             })
         })
     });
@@ -458,10 +471,11 @@ fn spsc_pinned(c: &mut Criterion) {
         b.iter_custom(|iters| {
             iter_transfers(iters, || {
                 let (mut tx, mut rx) = rtrb::RingBuffer::<u64>::new(CAP);
-                pin::pinned_pair(
+                pin::pinned_pair_with(
                     move || fill(|i| tx.push(i).is_ok()),
                     move || drain(|| rx.pop().ok()),
                 )
+                .2
             })
         })
     });
@@ -470,10 +484,11 @@ fn spsc_pinned(c: &mut Criterion) {
         b.iter_custom(|iters| {
             iter_transfers(iters, || {
                 let (mut tx, mut rx) = ringbuf::HeapRb::<u64>::new(CAP).split();
-                pin::pinned_pair(
+                pin::pinned_pair_with(
                     move || fill(|i| tx.try_push(i).is_ok()),
                     move || drain(|| rx.try_pop()),
                 )
+                .2
             })
         })
     });
@@ -481,14 +496,26 @@ fn spsc_pinned(c: &mut Criterion) {
         let q = crossbeam_queue::ArrayQueue::<u64>::new(CAP);
         b.iter_custom(|iters| {
             iter_transfers(iters, || {
-                pin::pinned_pair(|| fill(|i| q.push(i).is_ok()), || drain(|| q.pop()))
+                pin::pinned_pair_with(|| fill(|i| q.push(i).is_ok()), || drain(|| q.pop())).2
             })
         })
     });
     g.finish();
 }
 
-/// Round trips per pinned ping-pong run inside one criterion iteration batch.
+/// Round trips per timed chunk of a pinned ping-pong run.
+const RTT_CHUNK: u64 = 100;
+
+/// An iteration's time: the median chunk's rate (see `pin::Stamps::median_total`) when
+/// the run had at least 10 chunks, the wall time otherwise.
+fn rtt_time(iters: u64, wall: Duration, median: Duration) -> Duration {
+    if iters >= 10 * RTT_CHUNK {
+        median
+    } else {
+        wall
+    }
+}
+
 fn round_trip_pinned(c: &mut Criterion) {
     let mut g = c.benchmark_group("round_trip_pinned");
     g.sample_size(20);
@@ -500,14 +527,18 @@ fn round_trip_pinned(c: &mut Criterion) {
             word.store(0, Ordering::Relaxed);
             let n = iters as u32;
             // The driver writes odd counts, the echo even ones, into the same word.
-            pin::pinned_pair(
+            let (wall, median, ()) = pin::pinned_pair_with(
                 || {
+                    let mut st = pin::Stamps::new(iters, RTT_CHUNK);
+                    st.start();
                     for k in 0..n {
                         word.store(2 * k + 1, Ordering::Release);
                         while word.load(Ordering::Acquire) != 2 * k + 2 {
                             spin_loop();
                         }
+                        st.tick(u64::from(k));
                     }
+                    st.median_total(iters)
                 },
                 || {
                     for k in 0..n {
@@ -517,15 +548,18 @@ fn round_trip_pinned(c: &mut Criterion) {
                         word.store(2 * k + 2, Ordering::Release);
                     }
                 },
-            )
+            );
+            rtt_time(iters, wall, median)
         })
     });
     g.bench_function("rtrb_two_rings", |b| {
         b.iter_custom(|iters| {
             let (mut ping_tx, mut ping_rx) = rtrb::RingBuffer::<u64>::new(CAP);
             let (mut pong_tx, mut pong_rx) = rtrb::RingBuffer::<u64>::new(CAP);
-            pin::pinned_pair(
+            let (wall, median, ()) = pin::pinned_pair_with(
                 move || {
+                    let mut st = pin::Stamps::new(iters, RTT_CHUNK);
+                    st.start();
                     for i in 0..iters {
                         ping_tx.push(i).unwrap();
                         loop {
@@ -535,7 +569,9 @@ fn round_trip_pinned(c: &mut Criterion) {
                             }
                             spin_loop();
                         }
+                        st.tick(i);
                     }
+                    st.median_total(iters)
                 },
                 move || {
                     for _ in 0..iters {
@@ -550,7 +586,8 @@ fn round_trip_pinned(c: &mut Criterion) {
                         }
                     }
                 },
-            )
+            );
+            rtt_time(iters, wall, median)
         })
     });
     g.bench_function("shmsync_two_spsc_spin", |b| {
@@ -559,8 +596,10 @@ fn round_trip_pinned(c: &mut Criterion) {
         b.iter_custom(|iters| {
             let (mut ping_tx, mut ping_rx) = (ping.producer().unwrap(), ping.consumer().unwrap());
             let (mut pong_tx, mut pong_rx) = (pong.producer().unwrap(), pong.consumer().unwrap());
-            pin::pinned_pair(
+            let (wall, median, ()) = pin::pinned_pair_with(
                 move || {
+                    let mut st = pin::Stamps::new(iters, RTT_CHUNK);
+                    st.start();
                     for i in 0..iters {
                         ping_tx.try_push(i).unwrap();
                         loop {
@@ -570,7 +609,9 @@ fn round_trip_pinned(c: &mut Criterion) {
                             }
                             spin_loop();
                         }
+                        st.tick(i);
                     }
+                    st.median_total(iters)
                 },
                 move || {
                     for _ in 0..iters {
@@ -585,7 +626,8 @@ fn round_trip_pinned(c: &mut Criterion) {
                         }
                     }
                 },
-            )
+            );
+            rtt_time(iters, wall, median)
         })
     });
     g.bench_function("shmsync_two_spsc_adaptive", |b| {
@@ -596,14 +638,18 @@ fn round_trip_pinned(c: &mut Criterion) {
         b.iter_custom(|iters| {
             let (mut ping_tx, mut ping_rx) = (ping.producer().unwrap(), ping.consumer().unwrap());
             let (mut pong_tx, mut pong_rx) = (pong.producer().unwrap(), pong.consumer().unwrap());
-            let t = pin::pinned_pair(
+            let (wall, median, ()) = pin::pinned_pair_with(
                 || {
                     let cs = pin::context_switches();
+                    let mut st = pin::Stamps::new(iters, RTT_CHUNK);
+                    st.start();
                     for i in 0..iters {
                         ping_tx.try_push(i).unwrap();
                         black_box(pong_rx.pop(None).unwrap());
+                        st.tick(i);
                     }
                     switches.fetch_add(pin::context_switches() - cs, Ordering::Relaxed);
+                    st.median_total(iters)
                 },
                 || {
                     let cs = pin::context_switches();
@@ -615,7 +661,7 @@ fn round_trip_pinned(c: &mut Criterion) {
                 },
             );
             trips.fetch_add(iters, Ordering::Relaxed);
-            t
+            rtt_time(iters, wall, median)
         });
         let (cs, n) = (switches.load(Ordering::Relaxed), trips.load(Ordering::Relaxed));
         eprintln!(

@@ -28,7 +28,18 @@ pub fn pin(cpu: usize) -> bool {
 
 /// Runs `a` on a thread pinned to CPU 0 and `b` on one pinned to CPU 1; both start when
 /// both are pinned and ready. Returns the time from the start until both finished.
-pub fn pinned_pair<A, B>(a: impl FnOnce() -> A + Send, b: impl FnOnce() -> B + Send) -> Duration {
+pub fn pinned_pair<A: Send, B: Send>(
+    a: impl FnOnce() -> A + Send,
+    b: impl FnOnce() -> B + Send,
+) -> Duration {
+    pinned_pair_with(a, b).0
+}
+
+/// As [`pinned_pair`], also returning what `a` and `b` returned.
+pub fn pinned_pair_with<A: Send, B: Send>(
+    a: impl FnOnce() -> A + Send,
+    b: impl FnOnce() -> B + Send,
+) -> (Duration, A, B) {
     let ready = AtomicU32::new(0);
     let warned = std::sync::Once::new();
     let line = |cpu: usize| {
@@ -43,22 +54,65 @@ pub fn pinned_pair<A, B>(a: impl FnOnce() -> A + Send, b: impl FnOnce() -> B + S
         }
         Instant::now()
     };
-    let (start, end_a, end_b) = std::thread::scope(|s| {
+    let (start, end_a, end_b, ra, rb) = std::thread::scope(|s| {
         let tb = s.spawn(|| {
             let t = line(1);
-            std::hint::black_box(b());
-            (t, Instant::now())
+            let r = std::hint::black_box(b());
+            (t, Instant::now(), r)
         });
         let ta = s.spawn(|| {
             let t = line(0);
-            std::hint::black_box(a());
-            (t, Instant::now())
+            let r = std::hint::black_box(a());
+            (t, Instant::now(), r)
         });
-        let (sa, ea) = ta.join().unwrap();
-        let (sb, eb) = tb.join().unwrap();
-        (sa.min(sb), ea, eb)
+        let (sa, ea, ra) = ta.join().unwrap();
+        let (sb, eb, rb) = tb.join().unwrap();
+        (sa.min(sb), ea, eb, ra, rb)
     });
-    end_a.max(end_b) - start
+    (end_a.max(end_b) - start, ra, rb)
+}
+
+/// Timestamps taken every `every` events of a run (`events / every + 1` of them,
+/// preallocated before the run starts).
+pub struct Stamps {
+    every: u64,
+    at: Vec<Instant>,
+}
+
+impl Stamps {
+    /// Room for a run of `events` events stamped every `every`.
+    pub fn new(events: u64, every: u64) -> Self {
+        Self {
+            every,
+            at: Vec::with_capacity((events / every + 1) as usize),
+        }
+    }
+
+    /// Call after event `i` (counting from 0) and before the first with `i = u64::MAX`.
+    #[inline(always)]
+    pub fn tick(&mut self, i: u64) {
+        if i.wrapping_add(1) % self.every == 0 {
+            self.at.push(Instant::now());
+        }
+    }
+
+    /// Starts the run.
+    pub fn start(&mut self) {
+        self.at.push(Instant::now());
+    }
+
+    /// The run's cost as `events` events at the **median** chunk's rate: a chunk in which
+    /// either thread lost its CPU (a busy machine preempts pinned threads too) is an
+    /// outlier the median ignores, so the figure is the hand-over's cost while both
+    /// threads run, not the scheduler's.
+    pub fn median_total(&self, events: u64) -> Duration {
+        let mut d: Vec<Duration> = self.at.windows(2).map(|w| w[1] - w[0]).collect();
+        if d.is_empty() {
+            return Duration::ZERO;
+        }
+        d.sort_unstable();
+        d[d.len() / 2] * (events / self.every) as u32
+    }
 }
 
 /// Voluntary + involuntary context switches of the calling thread so far.
