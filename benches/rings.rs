@@ -630,11 +630,12 @@ fn round_trip_pinned(c: &mut Criterion) {
             rtt_time(iters, wall, median)
         })
     });
+    // Context switches of both threads and round trips, over every adaptive iteration.
+    let switches = std::sync::atomic::AtomicU64::new(0);
+    let trips = std::sync::atomic::AtomicU64::new(0);
     g.bench_function("shmsync_two_spsc_adaptive", |b| {
         let ping = Box::new(Spsc::<u64, CAP>::new());
         let pong = Box::new(Spsc::<u64, CAP>::new());
-        let switches = std::sync::atomic::AtomicU64::new(0);
-        let trips = std::sync::atomic::AtomicU64::new(0);
         b.iter_custom(|iters| {
             let (mut ping_tx, mut ping_rx) = (ping.producer().unwrap(), ping.consumer().unwrap());
             let (mut pong_tx, mut pong_rx) = (pong.producer().unwrap(), pong.consumer().unwrap());
@@ -663,13 +664,19 @@ fn round_trip_pinned(c: &mut Criterion) {
             trips.fetch_add(iters, Ordering::Relaxed);
             rtt_time(iters, wall, median)
         });
-        let (cs, n) = (switches.load(Ordering::Relaxed), trips.load(Ordering::Relaxed));
-        eprintln!(
-            "shmsync_two_spsc_adaptive: {:.4} context switches per round trip ({cs} in {n}, both threads)",
-            cs as f64 / n.max(1) as f64
-        );
     });
     g.finish();
+    let (cs, n) = (
+        switches.load(Ordering::Relaxed),
+        trips.load(Ordering::Relaxed),
+    );
+    if n > 0 {
+        eprintln!(
+            "shmsync_two_spsc_adaptive: {:.4} context switches per round trip ({cs} in {n} \
+             round trips, both threads, warm-up included)",
+            cs as f64 / n as f64
+        );
+    }
 }
 
 fn config() -> Criterion {
