@@ -182,3 +182,33 @@ fn wait_free_publishers_wake_sleepers_in_another_process() {
         "parent parked {parent_parks} of {n}"
     );
 }
+
+/// The region header records the creator's fence choice, and a process that made the other
+/// choice is refused: a registered process (light publisher) must not join a region whose
+/// sleepers only fence, nor the reverse.
+#[test]
+fn attach_refuses_a_region_with_the_other_fence_choice() {
+    use shmsync::region::{self, ASYMMETRIC_FENCE, RegionError};
+    let (_obj, map) = shm::create::<Shared>();
+    let p = map.as_ptr();
+    let ours = shmsync::hal::backend().protocol().as_u32();
+    let registered = shmsync::hal::membarrier::is_registered();
+    // The creator (this process) recorded its own choice: attaching again works.
+    // SAFETY: the mapping is live for the whole test and holds an initialised region.
+    assert!(unsafe { shmsync::attach::<Shared>(p, map.len()) }.is_ok());
+    // A creator that made the other choice.
+    let other = if registered {
+        ours
+    } else {
+        ours | ASYMMETRIC_FENCE
+    };
+    // SAFETY: `p` is the start of the live region created above.
+    unsafe { region::forge_protocol_for_tests(p, other) };
+    // SAFETY: as above.
+    let r = unsafe { shmsync::attach::<Shared>(p, map.len()) };
+    assert!(
+        matches!(r, Err(RegionError::ProtocolMismatch { region, .. }) if region == other),
+        "registered {registered}: attach gave {:?}",
+        r.map(|_| ())
+    );
+}

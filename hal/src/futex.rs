@@ -35,7 +35,8 @@ pub(crate) fn wait_until(word: &AtomicU32, expected: u32, deadline: Option<Insta
                 expected,
                 ts_ptr,
                 core::ptr::null::<u32>(),
-                libc::FUTEX_BITSET_MATCH_ANY,
+                // val3 is an unsigned bitset (`u32` in the kernel): all ones.
+                libc::FUTEX_BITSET_MATCH_ANY as u32,
             )
         };
         if r == 0 {
