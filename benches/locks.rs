@@ -8,6 +8,13 @@
 //!   iteration; the time reported is wall time per iteration, i.e. per **pair** of
 //!   critical sections (divide by two for ns per lock/unlock).
 //!
+//! * `contended_pinned/*`: **the contended figure.** Two threads pinned to CPUs 0 and 1
+//!   (`sched_setaffinity`, see `benches/pin`), released together, each doing `iters`
+//!   lock + increment + unlock; the time reported is wall time until both finished,
+//!   divided by criterion per iteration — i.e. per **pair** of critical sections, like
+//!   `contended_2t`, but never two threads time-sharing one core. shmsync against
+//!   `parking_lot` and `std` in the same run.
+//!
 //! The shmsync mutex here lives in process memory; its code path is the same as in a
 //! shared mapping (the futex is keyed by the backing page either way).
 
@@ -17,6 +24,8 @@
 use criterion::{Criterion, criterion_group, criterion_main};
 use std::hint::black_box;
 use std::time::{Duration, Instant};
+
+mod pin;
 
 fn uncontended(c: &mut Criterion) {
     let mut g = c.benchmark_group("uncontended");
@@ -88,5 +97,46 @@ fn contended(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, uncontended, contended);
+fn contended_pinned(c: &mut Criterion) {
+    let mut g = c.benchmark_group("contended_pinned");
+    fn run(iters: u64, op: &(dyn Fn() + Sync)) -> Duration {
+        let body = || {
+            for _ in 0..iters {
+                op();
+            }
+        };
+        pin::pinned_pair(body, body)
+    }
+    let shm = shmsync::Mutex::new(0u64);
+    drop(shm.lock());
+    g.bench_function("shmsync", |b| {
+        b.iter_custom(|iters| {
+            run(iters, &|| {
+                let mut v = shm.lock().unwrap();
+                *v = black_box(*v + 1);
+            })
+        })
+    });
+    let pl = parking_lot::Mutex::new(0u64);
+    g.bench_function("parking_lot", |b| {
+        b.iter_custom(|iters| {
+            run(iters, &|| {
+                let mut v = pl.lock();
+                *v = black_box(*v + 1);
+            })
+        })
+    });
+    let std_m = std::sync::Mutex::new(0u64);
+    g.bench_function("std", |b| {
+        b.iter_custom(|iters| {
+            run(iters, &|| {
+                let mut v = std_m.lock().unwrap();
+                *v = black_box(*v + 1);
+            })
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, uncontended, contended, contended_pinned);
 criterion_main!(benches);

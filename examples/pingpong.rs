@@ -10,17 +10,21 @@
 //! (`--peer NAME`, with its stdin and stdout as the pipe row's two pipes), and then, row
 //! by row, sends a message, waits for the peer's echo and records the round trip:
 //!
-//! * baselines: a bare `AtomicU32` spin ping-pong, a bare shared-futex ping-pong (raw
-//!   `SYS_futex`, Linux only) and a pipe ping-pong;
+//! * baselines: a bare one-line `AtomicU32` ping-pong (`atomic`: both sides write one
+//!   word, nothing copied — the true spin baseline), the same spin with the message copied
+//!   through a data area (`spin`), a bare shared-futex ping-pong (raw `SYS_futex`, Linux
+//!   only: the blocking baseline) and a pipe ping-pong;
 //! * shmsync's hal: wait/wake parking on every message (judged against the raw futex:
-//!   target ≤ 1.05×), and adaptive waiting — an `arch::Backoff` spin, then park (target:
-//!   sub-microsecond median while the peer answers within the spin window);
+//!   target ≤ 1.05×), and adaptive waiting — an `arch::Backoff` spin, then park (target
+//!   ≤ 1.3× `spin`, the same copy path spinning);
 //! * shmsync's rings: two `Spsc<u64, 8192>` in the region, one per direction, with
-//!   `try_push` / `try_pop` spinning (target ≤ 1.25× the bare atomic); with the ring's
-//!   blocking `pop(None)` and both ends' spin limit set to 0, so the receiver parks every
-//!   time the ring is empty (judged against the raw futex: target ≤ 1.05×); and with the
-//!   same `pop(None)` spinning `--spin-limit` backoff steps first (spin, then park;
-//!   target: sub-microsecond median).
+//!   `try_push` / `try_pop` spinning (target ≤ 1.6× `atomic`); with the ring's blocking
+//!   `pop(None)` and both ends' spin limit set to 0, so the receiver parks every time the
+//!   ring is empty (judged against the raw futex: target ≤ 1.05×); and with the same
+//!   `pop(None)` spinning for the spin window of `--spin-limit` first (spin, then park;
+//!   target ≤ 1.3× `ring-spin`, and its sleeps column ≤ 0.05 when the peer answers within
+//!   the window). Use `--pin` for figures that mean anything: unpinned, a busy machine
+//!   shows its scheduler.
 //!
 //! Every message carries a sequence number. The receiver of each direction checks that
 //! the message word moved by exactly one and that the sequence number is the next one;

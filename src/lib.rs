@@ -157,8 +157,9 @@
 
 #[cfg(feature = "std")]
 extern crate std;
-// The loom models (`src/sync/loom_tests.rs`) use std threads and collections.
-#[cfg(all(loom, test, not(feature = "std")))]
+// The loom models (`src/sync/loom_tests.rs`) use std threads and collections; the rings'
+// loom shim a thread-local.
+#[cfg(all(loom, not(feature = "std")))]
 extern crate std;
 
 pub use shmsync_arch as arch;

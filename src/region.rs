@@ -404,6 +404,27 @@ fn layout<T>(protocol: WakeProtocol) -> Result<Layout, RegionError> {
     })
 }
 
+/// Bit 16 of the header's protocol word: the region's processes publish ring indices with
+/// the light barrier of an asymmetric fence (`shmsync::hal::membarrier`: a compiler fence
+/// on the publishing side, `membarrier(GLOBAL_EXPEDITED)` on the sleeping side). A
+/// publisher may skip its store–load fence only if every sleeper it can wake issues the
+/// membarrier, so the choice is the creator's, recorded here, and a process that cannot
+/// register (old kernel, a seccomp filter) — or that did register, joining a region whose
+/// creator could not — is refused with [`RegionError::ProtocolMismatch`] instead of losing
+/// wake-ups.
+pub const ASYMMETRIC_FENCE: u32 = 1 << 16;
+
+/// The header's protocol word for `protocol` in this process: its id, with
+/// [`ASYMMETRIC_FENCE`] when this process is registered for membarriers (registering it,
+/// once, on the first call). Real-time class: may block on the first call.
+fn protocol_word(protocol: WakeProtocol) -> u32 {
+    if hal::membarrier::register() {
+        protocol.as_u32() | ASYMMETRIC_FENCE
+    } else {
+        protocol.as_u32()
+    }
+}
+
 /// Bytes of protocol state a region keeps for `protocol` (after the header): the Mach
 /// waiter table for [`WakeProtocol::MachTable`], nothing for the others.
 const fn protocol_area_len(protocol: WakeProtocol) -> usize {
@@ -546,7 +567,7 @@ pub unsafe fn init_with<'a, T: ShmSafe>(
         MAGIC,
         ABI_VERSION,
         HEADER_SIZE as u32,
-        protocol.as_u32(),
+        protocol_word(protocol),
         l.proto_offset as u32,
         l.proto_len as u32,
         l.root_offset as u32,
@@ -703,7 +724,7 @@ pub unsafe fn attach<'a, T: ShmSafe>(
         return Err(RegionError::Corrupted);
     }
     let ours = hal::backend().protocol();
-    if protocol != ours.as_u32() {
+    if protocol != protocol_word(ours) {
         return Err(RegionError::ProtocolMismatch {
             region: protocol,
             ours,

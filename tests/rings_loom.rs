@@ -150,3 +150,45 @@ fn loom_msg_ring_frames_padding_and_blocking() {
         assert_eq!(rx.try_recv(&mut buf), Err(RecvError::Empty));
     });
 }
+
+/// The asymmetric fence, modelled (see `light_barrier` in `src/ring/sync.rs`): the
+/// publisher's barrier is the full barrier membarrier's IPI lands in it, the sleeper's a
+/// `SeqCst` fence. A wait-free `try_push` against a consumer parking at once: never lost.
+#[test]
+fn loom_asymmetric_fence_wakes_the_parked_consumer() {
+    loom::model(|| {
+        let ring = Arc::new(Spsc::<u32, 1>::new());
+        let r = ring.clone();
+        let p = thread::spawn(move || r.producer().unwrap().try_push(1).unwrap());
+        let mut rx = ring.consumer().unwrap();
+        rx.set_spin_limit(0);
+        assert_eq!(rx.pop(None), Ok(1));
+        p.join().unwrap();
+    });
+}
+
+/// Negative control: the same model with the publisher's barrier gone (what the hardware
+/// does when the sleeper's membarrier does not reach the publisher's CPU, e.g. an
+/// unregistered process). loom must find the interleaving where the publisher misses the
+/// flag and the consumer misses the item: the consumer sleeps forever, a deadlock.
+#[test]
+#[should_panic]
+fn loom_without_the_membarrier_ipi_a_wake_up_is_lost() {
+    struct Restore;
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            shmsync::ring::loom_model_without_ipi(false);
+        }
+    }
+    let _restore = Restore;
+    shmsync::ring::loom_model_without_ipi(true);
+    loom::model(|| {
+        let ring = Arc::new(Spsc::<u32, 1>::new());
+        let r = ring.clone();
+        let p = thread::spawn(move || r.producer().unwrap().try_push(1).unwrap());
+        let mut rx = ring.consumer().unwrap();
+        rx.set_spin_limit(0);
+        assert_eq!(rx.pop(None), Ok(1));
+        p.join().unwrap();
+    });
+}

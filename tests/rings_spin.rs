@@ -8,9 +8,10 @@
 //! documented layout) before it publishes the next one, so the blocked side found the ring
 //! empty (full) and is about to sleep. "About to": the announcement comes just before the
 //! sleeper's last check, so a publication that lands in those few instructions is seen by
-//! that check and the sleeper returns without parking (correctly; a rare race, but over
-//! thousands of hand-overs it happens). The tests therefore require a park on at least
-//! half of the hand-overs, not on every one; that limit 0 makes the very first miss park
+//! that check and the sleeper returns without parking (correctly; with a `membarrier` as the
+//! sleeper's barrier those "few instructions" take microseconds, so it is common). Every
+//! other hand-over therefore first gives the sleeper 50 µs to reach the kernel
+//! ([`settle`]), and the tests require a park on at least a quarter of the hand-overs; that limit 0 makes the very first miss park
 //! is checked exactly by the unit tests of `block_until` in `src/ring/mod.rs`. Threads
 //! only, so these also run under Miri.
 
@@ -48,6 +49,20 @@ fn word<R>(ring: &R, offset: usize) -> &StdAtomicU32 {
             .cast::<u8>()
             .add(offset)
             .cast::<StdAtomicU32>()
+    }
+}
+
+/// On every other hand-over, lets the announced sleeper reach the kernel before the item
+/// is published: its heavy barrier (a `membarrier` where the process registered one)
+/// takes microseconds, and a publication inside it is seen by the last check, which is
+/// correct but not a park. The other hand-overs publish right after the announcement,
+/// racing the barrier: the interleaving a lost wake-up would need.
+fn settle(i: u64) {
+    if i % 2 == 1 && !cfg!(miri) {
+        let t = Instant::now();
+        while t.elapsed() < Duration::from_micros(50) {
+            std::hint::spin_loop();
+        }
     }
 }
 
@@ -116,6 +131,7 @@ fn spsc_pop_with_limit_zero_parks_at_once() {
             wait_for(word(&ring, CONSUMER_PARKED), "the consumer park", |f| {
                 f == 1
             });
+            settle(i);
             tx.try_push(item(i)).unwrap();
         }
         consumer.join().unwrap()
@@ -123,7 +139,7 @@ fn spsc_pop_with_limit_zero_parks_at_once() {
     eprintln!("{n} hand-overs, consumer parked {parks} times");
     // Once per item, but for the race described at the top; more only on spurious
     // wake-ups.
-    assert!(parks >= n / 2, "parked {parks} times for {n} items");
+    assert!(parks >= n / 4, "parked {parks} times for {n} items");
     assert!(parks <= 2 * n, "parked {parks} times for {n} items");
 }
 
@@ -151,13 +167,14 @@ fn spsc_push_with_limit_zero_parks_at_once() {
                 wait_for(word(&ring, PRODUCER_PARKED), "the producer park", |f| {
                     f == 1
                 });
+                settle(i);
             }
             assert_eq!(rx.try_pop(), Ok(item(i)), "item {i}");
         }
         producer.join().unwrap()
     });
     eprintln!("{n} hand-overs, producer parked {parks} times");
-    assert!(parks >= (n - 1) / 2, "parked {parks} times for {n} items");
+    assert!(parks >= (n - 1) / 4, "parked {parks} times for {n} items");
     assert!(parks <= 2 * n, "parked {parks} times for {n} items");
 }
 
@@ -189,12 +206,13 @@ fn msg_recv_with_limit_zero_parks_at_once() {
             wait_for(word(&ring, CONSUMER_PARKED), "the consumer park", |f| {
                 f == 1
             });
+            settle(i);
             tx.try_send(&item(i).to_le_bytes()).unwrap();
         }
         consumer.join().unwrap()
     });
     eprintln!("{n} hand-overs, consumer parked {parks} times");
-    assert!(parks >= n / 2, "parked {parks} times for {n} messages");
+    assert!(parks >= n / 4, "parked {parks} times for {n} messages");
     assert!(parks <= 2 * n, "parked {parks} times for {n} messages");
 }
 
@@ -216,6 +234,7 @@ fn mpmc_pop_with_limit_zero_parks_at_once() {
                 h == i as u32
             });
             wait_for(word(&q, CONSUMER_PARKED), "the consumer park", |c| c == 1);
+            settle(i);
             q.try_push(item(i)).unwrap();
         }
     });
@@ -240,6 +259,7 @@ fn mpmc_push_with_limit_zero_waits_for_a_free_slot() {
             });
             if i + 2 < n {
                 wait_for(word(&q, PRODUCER_PARKED), "the producer park", |c| c == 1);
+                settle(i);
             }
             // A producer that claimed a position may not have published its slot yet: a
             // blocking pop (default spin) waits for it.

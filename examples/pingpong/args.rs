@@ -23,9 +23,9 @@ options:
                       sequence number alone)
   --pin [A,B]         pin this process to CPU A and the peer to CPU B (default 0,1);
                       Linux only: macOS has no public API for it (a note is printed)
-  --spin-limit N      Backoff steps the adaptive rows (hal-adaptive, ring-adaptive)
-                      spin before they park: 2^N - 1 cpu_relax calls (default 7, the
-                      library default; at most 16); ring-block always uses 0
+  --spin-limit N      spin limit of the adaptive rows (hal-adaptive: 2^N - 1 cpu_relax
+                      calls; ring-adaptive: a spin window of (2^N - 1) x 40 ns, 5.1 us
+                      at the default 7; at most 16); ring-block always uses 0
   --rows LIST         comma-separated rows to run (default all): ROWS
   --json              print the results as JSON on stdout (progress stays on stderr)
   --no-hist           leave out the terminal histogram

@@ -85,6 +85,69 @@ pub trait Link {
     fn recv(&mut self, buf: &mut [u8]) -> Result<(), Fault>;
 }
 
+/// The true spin baseline: a bare one-line `AtomicU32` ping-pong. Both sides write the
+/// *same* word — the parent `seq << 1`, the peer `seq << 1 | 1` — and wait for the other
+/// side's direction bit: one cache line, one transfer per direction, nothing copied. Only
+/// the sequence number travels (its low 31 bits; the stop message is all ones), so the
+/// row measures the hand-over alone whatever `--size` says.
+pub struct OneWord<'a> {
+    word: &'a AtomicU32,
+    /// 0 for the parent's writes, 1 for the peer's.
+    dir: u32,
+    /// The last value this side wrote (the other side's answer differs from it).
+    last: u32,
+}
+
+/// The 31-bit sequence number that stands for the stop message.
+const ONE_WORD_STOP: u32 = COUNT_MASK;
+
+impl<'a> OneWord<'a> {
+    /// The parent's (`parent`) or the peer's end of the one-word link on `word`, which
+    /// holds 0 when the row starts.
+    pub fn new(word: &'a AtomicU32, parent: bool) -> Self {
+        Self {
+            word,
+            dir: u32::from(!parent),
+            last: 0,
+        }
+    }
+}
+
+impl Link for OneWord<'_> {
+    #[inline]
+    fn send(&mut self, msg: &[u8]) -> Result<(), Fault> {
+        let seq = u64::from_le_bytes(msg[..8].try_into().unwrap_or([0; 8]));
+        let low = if seq == u64::MAX {
+            ONE_WORD_STOP
+        } else {
+            seq as u32 & COUNT_MASK
+        };
+        self.last = low << 1 | self.dir;
+        self.word.store(self.last, Ordering::Release);
+        Ok(())
+    }
+
+    #[inline]
+    fn recv(&mut self, buf: &mut [u8]) -> Result<(), Fault> {
+        let v = loop {
+            let v = self.word.load(Ordering::Acquire);
+            if v != self.last && v & 1 != self.dir {
+                break v;
+            }
+            core::hint::spin_loop();
+        };
+        self.last = v;
+        let low = v >> 1;
+        let seq = if low == ONE_WORD_STOP {
+            u64::MAX
+        } else {
+            u64::from(low)
+        };
+        buf[..8].copy_from_slice(&seq.to_le_bytes());
+        Ok(())
+    }
+}
+
 /// How a message word is published and awaited.
 pub trait Signal {
     /// Publishes send count `n` (31 bits) on `word`.

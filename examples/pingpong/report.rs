@@ -114,10 +114,6 @@ fn verdict(outcomes: &[Outcome], o: &Outcome) -> Option<(String, Option<bool>)> 
             };
             Some((format!("median ≤ {max:.2}× {}", o.row.baseline?), met))
         }
-        Target::MedianBelowNs(limit) => Some((
-            format!("median < {}", ns(limit as f64)),
-            Some(o.hist.quantile(0.5) < limit),
-        )),
     }
 }
 
@@ -163,11 +159,12 @@ pub fn header(h: &Header) -> String {
     let _ = writeln!(
         s,
         "message {} B, {per_row} ({:.2} s warm-up each), {pin}, adaptive rows' spin limit {} \
-         ({} cpu_relax; ring-block: 0)",
+         ({} cpu_relax for hal-adaptive, a {:.1} µs spin window for ring-adaptive; ring-block: 0)",
         h.size,
         h.warmup,
         h.spin_limit,
-        (1u32 << h.spin_limit) - 1
+        (1u32 << h.spin_limit) - 1,
+        ((1u64 << h.spin_limit) - 1) as f64 * 0.04
     );
     s
 }

@@ -9,7 +9,7 @@
 //! |---|---|---|
 //! | [`RingSpin`] | `try_pop` in a `spin_loop` hint loop (wait-free calls, no syscall) | (never blocks) |
 //! | [`RingBlock`] | `pop(None)`: park at once, every time the ring is empty | 0 |
-//! | [`RingAdaptive`] | `pop(None)`: the ring's own spin (an `arch::Backoff`), then park | `--spin-limit` (default 7) |
+//! | [`RingAdaptive`] | `pop(None)`: the ring's own spin (a time window, 5.1 µs by default), then park | `--spin-limit` (default 7) |
 //!
 //! The sender's `try_push` / `push_slice` never blocks; it makes the wake syscall only when
 //! the receiver announced that it parked. `RingBlock` is judged against the raw futex row,
@@ -74,7 +74,7 @@ impl Pop for RingBlock {
 }
 
 /// The ring's blocking `pop(None)` with the run's `--spin-limit` (by default the library
-/// default, a few microseconds of spinning), then park.
+/// default: a 5.1 µs spin window), then park.
 pub struct RingAdaptive;
 
 impl Pop for RingAdaptive {

@@ -83,6 +83,7 @@ pub mod atomic;
 mod backend;
 pub mod clock;
 pub mod count;
+pub mod membarrier;
 pub mod process;
 mod spin;
 

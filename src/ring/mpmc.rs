@@ -44,7 +44,7 @@ use super::Item;
 use super::sync::{AtomicU32, Cell, Ordering};
 use super::{
     Announce, Corrupted, DEFAULT_SPIN_LIMIT, PopError, PushError, Ready, block_until,
-    deadline_after, wake_all_if_parked,
+    deadline_after, past, wake_all_if_parked,
 };
 use crate::ShmSafe;
 use crate::arch::CachePadded;
@@ -313,8 +313,8 @@ impl<T: Item, const N: usize> Mpmc<T, N> {
     }
 
     /// Pushes one item, waiting up to `timeout` (`None`: no limit) for a free slot: spins
-    /// [`Backoff::DEFAULT_SPIN_LIMIT`](crate::arch::Backoff::DEFAULT_SPIN_LIMIT) backoff
-    /// steps (a few microseconds), then parks. Gives the item back in
+    /// the default spin window
+    /// (5.08 µs; see [the ring docs](crate::ring#spinning-before-parking)), then parks. Gives the item back in
     /// [`PushError::Full`] if none became free in time.
     ///
     /// Real-time class: **may block**.
@@ -323,8 +323,8 @@ impl<T: Item, const N: usize> Mpmc<T, N> {
         self.push_with_spin(value, timeout, DEFAULT_SPIN_LIMIT)
     }
 
-    /// [`push`](Self::push) with the caller's spin limit: `spin_limit`
-    /// [`Backoff`](crate::arch::Backoff) steps before each park (`0` parks at once; values
+    /// [`push`](Self::push) with the caller's spin limit: a spin window of
+    /// (2^`spin_limit` − 1) × 40 ns before the first park (`0` parks at once; values
     /// above [`Backoff::MAX_SPIN_LIMIT`](crate::arch::Backoff::MAX_SPIN_LIMIT) are
     /// clamped). An `Mpmc` has no per-end handles, so the limit is passed per call; it is
     /// never stored in the ring. The trade-off is described in
@@ -353,6 +353,9 @@ impl<T: Item, const N: usize> Mpmc<T, N> {
                         &mut parks,
                         || Ok(self.push_ready()),
                     ) {
+                        // Ready, but another producer may take the slot first: past
+                        // the deadline, that was the last attempt.
+                        Ok(true) if past(deadline) => return self.try_push(v),
                         Ok(true) => continue,
                         Ok(false) => return Err(PushError::Full(v)),
                         Err(Corrupted) => return Err(PushError::Corrupted(v)),
@@ -364,8 +367,8 @@ impl<T: Item, const N: usize> Mpmc<T, N> {
     }
 
     /// Pops one item, waiting up to `timeout` (`None`: no limit): spins
-    /// [`Backoff::DEFAULT_SPIN_LIMIT`](crate::arch::Backoff::DEFAULT_SPIN_LIMIT) backoff
-    /// steps (a few microseconds), then parks. [`PopError::Empty`] if nothing arrived in
+    /// the default spin window
+    /// (5.08 µs; see [the ring docs](crate::ring#spinning-before-parking)), then parks. [`PopError::Empty`] if nothing arrived in
     /// time.
     ///
     /// Real-time class: **may block**.
@@ -393,6 +396,7 @@ impl<T: Item, const N: usize> Mpmc<T, N> {
                         &mut parks,
                         || Ok(self.pop_ready()),
                     ) {
+                        Ok(true) if past(deadline) => return self.try_pop(),
                         Ok(true) => continue,
                         Ok(false) => return Err(PopError::Empty),
                         Err(Corrupted) => return Err(PopError::Corrupted),

@@ -424,6 +424,7 @@ impl<const N: usize> MsgRing<N> {
             // release a wake syscall, forever. Nobody else writes it: start clean.
             self.head.parked.store(0, Ordering::Relaxed);
         }
+        super::register_fence();
         let tail = self.tail.index.load(Ordering::Acquire);
         Ok(MsgProducer {
             ring: self,
@@ -444,6 +445,7 @@ impl<const N: usize> MsgRing<N> {
             // As for the producer: a consumer that died parked leaves no flag behind.
             self.tail.parked.store(0, Ordering::Relaxed);
         }
+        super::register_fence();
         let head = self.head.index.load(Ordering::Acquire);
         Ok(MsgConsumer {
             ring: self,
@@ -486,7 +488,7 @@ pub struct MsgProducer<'a, const N: usize> {
     head: u32,
     claim: Claim,
     parks: u64,
-    /// Backoff steps a blocking call spins before parking (process-local).
+    /// Spin limit of the blocking calls: a window of (2^limit − 1) × 40 ns (process-local).
     spin_limit: u32,
 }
 
@@ -720,7 +722,7 @@ pub struct MsgConsumer<'a, const N: usize> {
     tail: u32,
     claim: Claim,
     parks: u64,
-    /// Backoff steps a blocking call spins before parking (process-local).
+    /// Spin limit of the blocking calls: a window of (2^limit − 1) × 40 ns (process-local).
     spin_limit: u32,
 }
 

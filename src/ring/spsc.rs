@@ -175,6 +175,7 @@ impl<T: Item, const N: usize> Spsc<T, N> {
             // release a wake syscall, forever. Nobody else writes it: start clean.
             self.head.parked.store(0, Ordering::Relaxed);
         }
+        super::register_fence();
         let tail = self.tail.index.load(Ordering::Acquire);
         Ok(Producer {
             ring: self,
@@ -196,6 +197,7 @@ impl<T: Item, const N: usize> Spsc<T, N> {
             // As for the producer: a consumer that died parked leaves no flag behind.
             self.tail.parked.store(0, Ordering::Relaxed);
         }
+        super::register_fence();
         let head = self.head.index.load(Ordering::Acquire);
         Ok(Consumer {
             ring: self,
@@ -246,7 +248,7 @@ pub struct Producer<'a, T: Item, const N: usize> {
     head: u32,
     claim: Claim,
     parks: u64,
-    /// Backoff steps a blocking call spins before parking (process-local).
+    /// Spin limit of the blocking calls: a window of (2^limit − 1) × 40 ns (process-local).
     spin_limit: u32,
 }
 
@@ -284,7 +286,8 @@ impl<T: Item, const N: usize> Producer<'_, T, N> {
 
     /// Pushes one item if a slot is free.
     ///
-    /// Cost: one slot write, one release store of the tail, one `SeqCst` fence and one
+    /// Cost: one slot write, one release store of the tail, the light barrier (a compiler fence where
+    /// the process registered for `membarrier`, else a `SeqCst` fence) and one
     /// relaxed load of the consumer's parked flag; the consumer's index is read only when
     /// the cached copy says the ring is full.
     ///
@@ -330,8 +333,8 @@ impl<T: Item, const N: usize> Producer<'_, T, N> {
     }
 
     /// Pushes one item, waiting up to `timeout` (`None`: no limit) for a free slot: spins
-    /// up to [`spin_limit`](Self::spin_limit) backoff steps (by default a few
-    /// microseconds), then parks until the consumer frees a slot. Gives the item back
+    /// up to [`spin_limit`](Self::spin_limit) window (by default
+    /// 5.08 µs), then parks until the consumer frees a slot. Gives the item back
     /// in [`PushError::Full`] if none became free in time.
     ///
     /// Real-time class: **may block**.
@@ -396,7 +399,7 @@ pub struct Consumer<'a, T: Item, const N: usize> {
     tail: u32,
     claim: Claim,
     parks: u64,
-    /// Backoff steps a blocking call spins before parking (process-local).
+    /// Spin limit of the blocking calls: a window of (2^limit − 1) × 40 ns (process-local).
     spin_limit: u32,
 }
 
@@ -432,7 +435,8 @@ impl<T: Item, const N: usize> Consumer<'_, T, N> {
 
     /// Pops one item if there is one.
     ///
-    /// Cost: one slot read, one release store of the head, one `SeqCst` fence and one
+    /// Cost: one slot read, one release store of the head, the light barrier (a compiler fence where
+    /// the process registered for `membarrier`, else a `SeqCst` fence) and one
     /// relaxed load of the producer's parked flag; the producer's index is read only when
     /// the cached copy says the ring is empty.
     ///
@@ -472,7 +476,7 @@ impl<T: Item, const N: usize> Consumer<'_, T, N> {
     }
 
     /// Pops one item, waiting up to `timeout` (`None`: no limit): spins up to
-    /// [`spin_limit`](Self::spin_limit) backoff steps (by default a few microseconds),
+    /// [`spin_limit`](Self::spin_limit) window (by default 5.08 µs),
     /// then parks until the producer publishes. [`PopError::Empty`] if
     /// nothing arrived in time; an item that arrives as the timeout expires is still
     /// returned.

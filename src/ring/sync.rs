@@ -50,6 +50,67 @@ pub(crate) use loom::sync::atomic::{AtomicU32, AtomicU64, Ordering, fence};
 pub(crate) use crate::hal::Wait;
 pub(crate) use crate::hal::clock::Instant;
 
+/// The publisher's barrier between its index store and its load of the peer's parked
+/// flag (the light half of the asymmetric fence, see `hal::membarrier`).
+///
+/// * This process registered for global expedited membarriers: a **compiler** fence only.
+///   Every sleeper this publisher can wake calls [`heavy_barrier`] with membarrier (region
+///   `init` / `attach` refuse a peer that cannot: the header records the choice), which
+///   turns this point into a full barrier whenever it matters.
+/// * Otherwise: a `SeqCst` fence, pairing with the sleeper's.
+///
+/// Real-time class: wait-free (one load of a process-local flag, no syscall).
+#[cfg(not(loom))]
+#[inline(always)]
+pub(crate) fn light_barrier() {
+    if crate::hal::membarrier::is_registered() {
+        core::sync::atomic::compiler_fence(Ordering::SeqCst);
+    } else {
+        fence(Ordering::SeqCst);
+    }
+}
+
+/// The sleeper's barrier between its parked-flag store and its last check: a `SeqCst`
+/// fence, then, when this process is registered, `membarrier(GLOBAL_EXPEDITED)`.
+///
+/// The fence comes first and the registration is read after it, so a process whose
+/// registration happens while its own threads already use a ring stays correct: a sleeper
+/// that still reads "not registered" has made its flag visible (the fence) before any
+/// publisher can read "registered" and skip its own fence.
+/// Real-time class: may block (one syscall when registered).
+///
+/// Returns false in the one case the handshake is not exact: registered, but the kernel
+/// refused both membarrier commands (it can only for lack of memory). The caller then
+/// sleeps with a short timeout instead of trusting the wake.
+#[cfg(not(loom))]
+#[inline]
+pub(crate) fn heavy_barrier() -> bool {
+    fence(Ordering::SeqCst);
+    !crate::hal::membarrier::is_registered() || crate::hal::membarrier::heavy()
+}
+
+/// Under loom the asymmetric fence is modelled by what membarrier makes of it: the heavy
+/// side's full barrier is a `SeqCst` fence, and the IPI it sends lands a full barrier in
+/// the publisher between its index store and its flag load — modelled as a `SeqCst` fence
+/// there (a barrier landing before the store or after the load gives the same outcome:
+/// either the store was already visible when `membarrier` returned, or the load comes
+/// after a barrier that follows the sleeper's flag store). With [`model::NO_IPI`] set the
+/// publisher's barrier disappears, which is what the hardware does without membarrier;
+/// `tests/rings_loom.rs` shows loom then finds the lost wake-up.
+#[cfg(loom)]
+pub(crate) fn light_barrier() {
+    if !model::NO_IPI.with(|c| c.get()) {
+        fence(Ordering::SeqCst);
+    }
+}
+
+/// The sleeper's heavy barrier under loom (see [`light_barrier`]).
+#[cfg(loom)]
+pub(crate) fn heavy_barrier() -> bool {
+    fence(Ordering::SeqCst);
+    true
+}
+
 /// Blocks while `word == expected`, until `deadline` (`None`: no limit).
 #[cfg(not(loom))]
 #[inline]
@@ -81,6 +142,15 @@ mod model {
     use super::{AtomicU32, Instant, Ordering, Wait};
     use loom::sync::{Condvar, Mutex};
 
+    std::thread_local! {
+        /// Negative control for the asymmetric-fence model: when set, the publisher's
+        /// light barrier is nothing at all (no membarrier IPI), see `light_barrier`.
+        /// Thread-local: loom runs a model's threads on the OS thread that called
+        /// `loom::model`, so one test's setting does not leak into models other tests run
+        /// in parallel.
+        pub(crate) static NO_IPI: core::cell::Cell<bool> = const { core::cell::Cell::new(false) };
+    }
+
     loom::lazy_static! {
         static ref BUCKET: (Mutex<()>, Condvar) = (Mutex::new(()), Condvar::new());
     }
@@ -106,6 +176,8 @@ mod model {
         cv.notify_all();
     }
 }
+#[cfg(loom)]
+pub(crate) use model::NO_IPI;
 #[cfg(loom)]
 pub(crate) use model::{wait, wake_all, wake_one};
 

@@ -315,7 +315,8 @@ impl<T: ShmSafe> RwLock<T> {
         attempt: impl Fn() -> Option<G>,
     ) -> Option<G> {
         let mut backoff = Backoff::new();
-        while !backoff.is_completed() {
+        // The deadline bounds the spin too: a timed call never spins past its timeout.
+        while !backoff.is_completed() && !shim::reached(deadline) {
             shim::spin(&mut backoff);
             if let Some(g) = attempt() {
                 return Some(g);

@@ -136,7 +136,8 @@ impl Semaphore {
             return true;
         }
         let mut backoff = Backoff::with_limit(SPIN_STEPS);
-        while !backoff.is_completed() {
+        // The deadline bounds the spin too: a timed call never spins past its timeout.
+        while !backoff.is_completed() && !shim::reached(deadline) {
             shim::spin(&mut backoff);
             if self.try_wait() {
                 return true;
