@@ -227,14 +227,19 @@ pub(super) unsafe fn init<'a>(
             actual: len,
         });
     }
-    // SAFETY: non-null, 128-aligned, HEADER_LEN bytes mapped (checked); all atomics.
-    let header = unsafe { &*ptr.cast::<RawHeader>() };
     // Unpublish first: an attacher from here on sees "not ready".
-    header.geometry.magic.store(0, Ordering::SeqCst);
+    // SAFETY: non-null, 128-aligned, HEADER_LEN bytes mapped (checked); all atomics. The
+    // reference ends before the raw write below.
+    unsafe { &*ptr.cast::<RawHeader>() }
+        .geometry
+        .magic
+        .store(0, Ordering::SeqCst);
     // SAFETY: `ptr..ptr+total` lies in the mapping (total <= len); the caller guarantees
     // exclusive use during init. The magic word (offset 384) is rewritten with 0 here,
     // which it already holds.
     unsafe { core::ptr::write_bytes(ptr, 0, total) };
+    // SAFETY: as above; derived after the raw write, so it is the live view from here on.
+    let header = unsafe { &*ptr.cast::<RawHeader>() };
     let g = &header.geometry;
     g.version.store(VERSION, Ordering::Relaxed);
     g.kind.store(kind as u32, Ordering::Relaxed);
