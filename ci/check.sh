@@ -368,7 +368,8 @@ lane_ffi() {
     done
   done
   unset CARGO_TARGET_DIR
-  x cmake -S examples/cpp -B "$out/cmake-build" -DCMAKE_BUILD_TYPE=Release
+  x cmake -S examples/cpp -B "$out/cmake-build" -DCMAKE_BUILD_TYPE=Release \
+    -DSHMSYNC_CARGO_TARGET_DIR="$root/target"
   x cmake --build "$out/cmake-build" -j 2
   x "$out/cmake-build/ipc_sync_contract"
   x "$out/cmake-build/audio_host" --blocks 2000
