@@ -19,8 +19,8 @@
 //! from a thread that did not lock is the caller's bug.
 
 use crate::{
-    SHMSYNC_E_BUSY, SHMSYNC_E_NOT_OWNER, SHMSYNC_E_OVERFLOW, SHMSYNC_E_TIMEDOUT, SHMSYNC_OK,
-    SHMSYNC_OWNER_DEAD, check_ptr, code, guard, timeout,
+    SHMSYNC_E_BUSY, SHMSYNC_E_NOT_OWNER, SHMSYNC_E_OVERFLOW, SHMSYNC_E_TIMEDOUT, SHMSYNC_FOREVER,
+    SHMSYNC_OK, SHMSYNC_OWNER_DEAD, check_ptr, code, guard, timeout,
 };
 use core::ffi::c_int;
 use shmsync::sync::{MutexGuard, TryLockError};
@@ -393,7 +393,7 @@ pub unsafe extern "C" fn shmsync_condvar_wait(
     m: *mut shmsync_mutex_t,
 ) -> c_int {
     // SAFETY: forwarded.
-    unsafe { shmsync_condvar_timedwait(c, m, crate::SHMSYNC_FOREVER) }
+    unsafe { shmsync_condvar_timedwait(c, m, SHMSYNC_FOREVER) }
 }
 
 /// Wakes one waiter (if any). Real-time class: **may wake**.
@@ -476,7 +476,7 @@ pub unsafe extern "C" fn shmsync_semaphore_timedwait(
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn shmsync_semaphore_wait(s: *mut shmsync_semaphore_t) -> c_int {
     // SAFETY: forwarded.
-    unsafe { shmsync_semaphore_timedwait(s, crate::SHMSYNC_FOREVER) }
+    unsafe { shmsync_semaphore_timedwait(s, SHMSYNC_FOREVER) }
 }
 
 /// Takes one permit if there is one: OK / [`SHMSYNC_E_BUSY`]. Real-time class:
@@ -621,7 +621,7 @@ pub unsafe extern "C" fn shmsync_rwlock_timedwrlock(
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn shmsync_rwlock_rdlock(l: *mut shmsync_rwlock_t) -> c_int {
     // SAFETY: forwarded.
-    unsafe { shmsync_rwlock_timedrdlock(l, crate::SHMSYNC_FOREVER) }
+    unsafe { shmsync_rwlock_timedrdlock(l, SHMSYNC_FOREVER) }
 }
 
 /// Write lock, no limit. Real-time class: **may block**.
@@ -631,7 +631,7 @@ pub unsafe extern "C" fn shmsync_rwlock_rdlock(l: *mut shmsync_rwlock_t) -> c_in
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn shmsync_rwlock_wrlock(l: *mut shmsync_rwlock_t) -> c_int {
     // SAFETY: forwarded.
-    unsafe { shmsync_rwlock_timedwrlock(l, crate::SHMSYNC_FOREVER) }
+    unsafe { shmsync_rwlock_timedwrlock(l, SHMSYNC_FOREVER) }
 }
 
 /// Read lock if available now: OK / [`SHMSYNC_E_BUSY`]. Real-time class: lock-free.
@@ -821,7 +821,7 @@ pub unsafe extern "C" fn shmsync_auto_event_timedwait(
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn shmsync_auto_event_wait(e: *mut shmsync_auto_event_t) -> c_int {
     // SAFETY: forwarded.
-    unsafe { shmsync_auto_event_timedwait(e, crate::SHMSYNC_FOREVER) }
+    unsafe { shmsync_auto_event_timedwait(e, SHMSYNC_FOREVER) }
 }
 
 /// 1 if set, 0 if not (a snapshot; consumes nothing), or a negative error code.
@@ -918,7 +918,7 @@ pub unsafe extern "C" fn shmsync_manual_event_timedwait(
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn shmsync_manual_event_wait(e: *mut shmsync_manual_event_t) -> c_int {
     // SAFETY: forwarded.
-    unsafe { shmsync_manual_event_timedwait(e, crate::SHMSYNC_FOREVER) }
+    unsafe { shmsync_manual_event_timedwait(e, SHMSYNC_FOREVER) }
 }
 
 /// 1 if set, 0 if not (a snapshot; consumes nothing), or a negative error code.

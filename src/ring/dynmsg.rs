@@ -25,7 +25,7 @@
 //!
 //! # Frames
 //! Exactly [`MsgRing`](super::MsgRing)'s: an 8-byte header (length, and length xor
-//! [`HEADER_CHECK`](super::HEADER_CHECK)), the payload padded to 8 bytes, a padding frame
+//! [`HEADER_CHECK`]), the payload padded to 8 bytes, a padding frame
 //! where a frame would wrap; so the largest message is `capacity / 2 - 8` bytes and larger
 //! ones fail with [`SendError::TooLarge`] at once. All data accesses are relaxed atomic
 //! 8-byte words (`msg`'s `load_word` / `store_word`).

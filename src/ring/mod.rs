@@ -104,9 +104,9 @@ macro_rules! end_accessors {
 }
 
 #[cfg(not(loom))]
-mod bytes;
+pub mod bytes;
 #[cfg(not(loom))]
-mod dynmsg;
+pub mod dynmsg;
 mod mpmc;
 mod msg;
 mod role;

@@ -11,8 +11,8 @@
 //! offset 512  data area: capacity × item size bytes (ByteRing) or capacity bytes (DynMsgRing)
 //! ```
 //! The lines are the const-generic rings' lines, in the same order, so the handshake and
-//! the role claims are the same code ([`block_until`](super::block_until),
-//! [`wake_if_parked`](super::wake_if_parked), [`Role`]).
+//! the role claims are the same code (the ring module's `block_until` and
+//! `wake_if_parked`, and its role words).
 //!
 //! # Initialisation and validation
 //! All-zero memory is *not initialised*: [`attach`](super::ByteRing::attach) answers
