@@ -4,10 +4,10 @@
 # next to the Rust pingpong example's ring rows (two Spsc<u64, 8192>), in one run,
 # alternating C++ and Rust for ROUNDS rounds, both pinned to CPUs A,B. Prints each
 # median, the median of the medians and the ratio C++ / Rust per row.
-#   ffi/bench/cpp-vs-rust.sh [ROUNDS=3] [PIN=0,1]
+#   ffi/bench/cpp-vs-rust.sh [ROUNDS=5] [PIN=0,1]
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
-rounds=${1:-3}
+rounds=${1:-5}
 pin=${2:-0,1}
 cd "$root"
 target_dir="${CARGO_TARGET_DIR:-$root/target}"
@@ -22,7 +22,7 @@ echo "uptime: $(uptime)"
 : >"$out/cpp.txt"
 : >"$out/rust.jsonl"
 for ((r = 1; r <= rounds; r++)); do
-  "$out/cpp_pingpong" --pin "$pin" --iters 200000 | tee -a "$out/cpp.txt"
+  "$out/cpp_pingpong" --pin "$pin" --iters 100000 --block-iters 4000 | tee -a "$out/cpp.txt"
   "$target_dir/release/examples/pingpong" --rows ring-block,ring-spin --pin "$pin" --json \
     | python3 -c 'import json,sys; d=json.load(sys.stdin); [print(json.dumps({"key":r["key"],"median_ns":r["median_ns"]})) for r in d["rows"]]' \
     | tee -a "$out/rust.jsonl"
