@@ -3,6 +3,8 @@
 //! headers and indices giving errors (never UB or a panic), timed operations, roles.
 //!
 //! Miri runs the in-process tests (`cargo +nightly miri test --test rings_runtime`).
+//! Not built under loom (the run-time rings are raw memory views, outside loom's model).
+#![cfg(not(loom))]
 
 mod ring_common;
 
