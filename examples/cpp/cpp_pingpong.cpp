@@ -22,6 +22,7 @@
 #include <string>
 #include <sys/mman.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 #include <vector>
 #if defined(__linux__)
@@ -43,10 +44,12 @@ void pin(int cpu) {
 #endif
 }
 
+// CLOCK_MONOTONIC read directly (a vDSO call), the clock the Rust pingpong reads through
+// the hal: std::chrono::steady_clock adds a call into libstdc++ per timestamp.
 std::uint64_t now_ns() {
-    return std::uint64_t(std::chrono::duration_cast<std::chrono::nanoseconds>(
-                             std::chrono::steady_clock::now().time_since_epoch())
-                             .count());
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return std::uint64_t(ts.tv_sec) * 1000000000ull + std::uint64_t(ts.tv_nsec);
 }
 
 struct Rings {
