@@ -184,6 +184,8 @@ mod shm_safe;
 pub mod sync;
 
 pub use region::{Options, Region, RegionError, attach, attach_timeout, init, init_with};
+#[cfg(not(loom))]
+pub use ring::{ByteRing, DynMsgRing};
 pub use ring::{Mpmc, MsgRing, Spsc};
 pub use shm_safe::{ShmSafe, tag, tag_with};
 

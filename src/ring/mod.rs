@@ -5,8 +5,13 @@
 //! | [`Spsc<T, N>`](Spsc) | one producer, one consumer (claimed roles) | `T:` [`Item`] | wait-free | spin, then park with a timeout |
 //! | [`Mpmc<T, N>`](Mpmc) | any number of both | `T:` [`Item`] | lock-free | spin, then park with a timeout |
 //! | [`MsgRing<N>`](MsgRing) | one producer, one consumer (claimed roles) | byte messages of any length up to [`MsgRing::MAX_MESSAGE`] | wait-free | spin, then park with a timeout |
+//! | [`ByteRing`] (run-time capacity and item size, over caller memory) | one producer, one consumer (claimed roles) | fixed-size byte items | wait-free | spin, then park with a timeout |
+//! | [`DynMsgRing`] (run-time data size, over caller memory) | one producer, one consumer (claimed roles) | byte messages up to `capacity / 2 - 8` | wait-free | spin, then park with a timeout |
 //!
-//! Every ring is `#[repr(C)]`, made of fixed-width fields, valid as all-zero bytes (empty,
+//! The two run-time-sized rings are a [validated header](runtime) followed by the data
+//! area in memory the caller provides (`init` / `attach` over a pointer and a length); they
+//! use the same index lines, role claims, handshake and corruption checks as the
+//! const-generic rings. Every const-generic ring is `#[repr(C)]`, made of fixed-width fields, valid as all-zero bytes (empty,
 //! no role claimed) and has a `const fn new()`, so it can be placed directly in a region
 //! ([`crate::init`]) or a `static`. Indices are free-running `u32` counters that wrap; a
 //! slot is found by masking an index with `N - 1`, which is why every `N` is a power of two
@@ -134,13 +139,26 @@ macro_rules! end_accessors {
 }
 
 mod item;
+#[cfg(not(loom))]
+pub mod bytes;
+#[cfg(not(loom))]
+pub mod dynmsg;
 mod mpmc;
 mod msg;
 mod role;
+#[cfg(not(loom))]
+pub mod runtime;
 mod spsc;
 pub(crate) mod sync;
 
 pub use item::Item;
+#[cfg(not(loom))]
+pub use bytes::{ByteConsumer, ByteProducer, ByteRing, ByteRingError, MAX_ITEM_SIZE, MAX_ITEMS};
+#[cfg(not(loom))]
+pub use dynmsg::{DynMsgConsumer, DynMsgProducer, DynMsgRing, MAX_MSG_CAPACITY, MIN_MSG_CAPACITY};
+#[cfg(not(loom))]
+pub use runtime::{RING_ALIGN, RingLayoutError};
+
 pub use mpmc::Mpmc;
 pub use msg::{
     HEADER_CHECK, MsgConsumer, MsgProducer, MsgRing, ReadGrant, RecvError, SendError, WriteGrant,

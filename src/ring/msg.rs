@@ -71,9 +71,9 @@ use core::time::Duration;
 /// Mixed into the high half of every frame header (see the module docs).
 pub const HEADER_CHECK: u32 = 0x5A5A_C3C3;
 /// The length field of a padding header.
-const PAD: u32 = u32::MAX;
+pub(super) const PAD: u32 = u32::MAX;
 /// Header size, and the granularity of every frame and every data access.
-const WORD: u32 = 8;
+pub(super) const WORD: u32 = 8;
 
 /// One side's byte counter and the other side's parked flag.
 #[repr(C)]
@@ -197,7 +197,7 @@ impl<const N: usize> Data<N> {
 /// `p` is 8-aligned and valid for 8 bytes.
 #[cfg(not(loom))]
 #[inline(always)]
-unsafe fn load_word(p: *mut u8) -> u64 {
+pub(super) unsafe fn load_word(p: *mut u8) -> u64 {
     #[cfg(target_has_atomic = "64")]
     {
         // SAFETY: the caller's contract.
@@ -221,7 +221,7 @@ unsafe fn load_word(p: *mut u8) -> u64 {
 /// `p` is 8-aligned and valid for 8 bytes.
 #[cfg(not(loom))]
 #[inline(always)]
-unsafe fn store_word(p: *mut u8, v: u64) {
+pub(super) unsafe fn store_word(p: *mut u8, v: u64) {
     #[cfg(target_has_atomic = "64")]
     {
         // SAFETY: the caller's contract.
@@ -238,12 +238,12 @@ unsafe fn store_word(p: *mut u8, v: u64) {
     }
 }
 
-const fn header(len: u32) -> u64 {
+pub(super) const fn header(len: u32) -> u64 {
     (len as u64) | ((len ^ HEADER_CHECK) as u64) << 32
 }
 
 /// Bytes a frame of a `len`-byte message occupies.
-const fn frame_len(len: u32) -> u32 {
+pub(super) const fn frame_len(len: u32) -> u32 {
     WORD + len.div_ceil(WORD) * WORD
 }
 

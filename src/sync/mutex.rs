@@ -284,6 +284,30 @@ impl<T: ShmSafe> Mutex<T> {
         }
     }
 
+    /// Rebuilds the guard of a lock this process holds, for bindings that cannot carry a
+    /// guard across their boundary (the C API: its `lock` forgets the guard with
+    /// `mem::forget`, its `unlock` calls this and drops the result). `None` unless the
+    /// state word names this process as the holder, so unlocking a free lock or another
+    /// process's lock is refused, not performed.
+    ///
+    /// Real-time class: wait-free.
+    ///
+    /// # Safety
+    /// The lock is held by a guard of this process that was forgotten, and the caller is
+    /// its logical holder (the word names a process, not a thread: another thread of the
+    /// holding process passes the check too). At most one rebuilt guard may exist for
+    /// each forgotten one.
+    pub unsafe fn guard_from_held(&self) -> Option<MutexGuard<'_, T>> {
+        let me = owner::me();
+        if self.state.load(Ordering::Relaxed) & PID_MASK != me.pid {
+            return None;
+        }
+        Some(MutexGuard {
+            mutex: self,
+            _not_send: PhantomData,
+        })
+    }
+
     /// True while someone holds the lock (a snapshot). Real-time class: wait-free.
     pub fn is_locked(&self) -> bool {
         self.state.load(Ordering::Relaxed) & PID_MASK != UNLOCKED

@@ -399,6 +399,40 @@ impl<T: ShmSafe> RwLock<T> {
         self.announce();
     }
 
+    /// Rebuilds a forgotten read guard, for bindings that cannot carry a guard across
+    /// their boundary (the C API's `read_unlock`). `None` unless readers hold the lock.
+    /// Real-time class: wait-free.
+    ///
+    /// # Safety
+    /// The caller holds a read lock whose guard was forgotten; at most one rebuilt guard
+    /// per forgotten one (the lock does not record which process its readers are).
+    pub unsafe fn read_guard_from_held(&self) -> Option<RwLockReadGuard<'_, T>> {
+        let s = self.state.load(Ordering::Relaxed);
+        if s == UNLOCKED || s == WRITE_LOCKED {
+            return None;
+        }
+        Some(RwLockReadGuard {
+            lock: self,
+            _not_send: PhantomData,
+        })
+    }
+
+    /// Rebuilds a forgotten write guard (the C API's `write_unlock`). `None` unless a
+    /// writer holds the lock. Real-time class: wait-free.
+    ///
+    /// # Safety
+    /// The caller holds the write lock and its guard was forgotten; at most one rebuilt
+    /// guard per forgotten one.
+    pub unsafe fn write_guard_from_held(&self) -> Option<RwLockWriteGuard<'_, T>> {
+        if self.state.load(Ordering::Relaxed) != WRITE_LOCKED {
+            return None;
+        }
+        Some(RwLockWriteGuard {
+            lock: self,
+            _not_send: PhantomData,
+        })
+    }
+
     /// Mutable access without locking (`&mut self`: nobody else in this process can
     /// reach it; use only while no other process maps the memory). Real-time class:
     /// wait-free.
