@@ -138,11 +138,11 @@ macro_rules! end_accessors {
     };
 }
 
-mod item;
 #[cfg(not(loom))]
 pub mod bytes;
 #[cfg(not(loom))]
 pub mod dynmsg;
+mod item;
 mod mpmc;
 mod msg;
 mod role;
@@ -151,11 +151,11 @@ pub mod runtime;
 mod spsc;
 pub(crate) mod sync;
 
-pub use item::Item;
 #[cfg(not(loom))]
 pub use bytes::{ByteConsumer, ByteProducer, ByteRing, ByteRingError, MAX_ITEM_SIZE, MAX_ITEMS};
 #[cfg(not(loom))]
 pub use dynmsg::{DynMsgConsumer, DynMsgProducer, DynMsgRing, MAX_MSG_CAPACITY, MIN_MSG_CAPACITY};
+pub use item::Item;
 #[cfg(not(loom))]
 pub use runtime::{RING_ALIGN, RingLayoutError};
 
