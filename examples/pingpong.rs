@@ -6,8 +6,9 @@
 //! cargo run --release --example pingpong -- --help       # options
 //! ```
 //!
-//! The program creates a named shared-memory object, re-executes itself as the *peer*
-//! (`--peer NAME`, with its stdin and stdout as the pipe row's two pipes), and then, row
+//! The program creates an anonymous shared-memory object, re-executes itself as the *peer*
+//! (`--peer-fd N`: the object's descriptor, inherited, so there is no name to leave behind;
+//! its stdin and stdout are the pipe row's two pipes), and then, row
 //! by row, sends a message, waits for the peer's echo and records the round trip:
 //!
 //! * baselines: a bare one-line `AtomicU32` ping-pong (`atomic`: both sides write one
