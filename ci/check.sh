@@ -519,11 +519,14 @@ lane_pingpong() {
   x cargo build --release --example pingpong
   # Every row, two processes, every message counted (exit 1 on a lost/duplicated one).
   x "${bin[@]}" --duration 0.3 --rounds 1 --no-hist
-  # The JSON report parses and says ok.
-  echo "+ ${bin[*]} --json --duration 0.2 --rounds 1 >$out/pingpong.json"
-  "${bin[@]}" --json --duration 0.2 --rounds 1 >"$out/pingpong.json"
-  python3 -c 'import json,sys; r = json.load(open(sys.argv[1])); assert r["ok"], r' "$out/pingpong.json"
-  echo "JSON report parsed, ok: true"
+  # The JSON report (verdicts, per-round medians, histogram buckets) and the SVG CDF
+  # (one curve per row) say what they should.
+  echo "+ ${bin[*]} --json --duration 0.2 --rounds 2 --plot $out/pingpong.svg >$out/pingpong.json"
+  "${bin[@]}" --json --duration 0.2 --rounds 2 --plot "$out/pingpong.svg" >"$out/pingpong.json"
+  x python3 ci/check-pingpong-report.py "$out/pingpong.json" "$out/pingpong.svg"
+  # No run leaves a shared-memory name behind: the object is passed as a descriptor.
+  local before after
+  before=$(find /dev/shm -maxdepth 1 -name 'shmsync-pp*' 2>/dev/null | wc -l)
   # An injected loss must fail the run, naming the problem.
   local report
   if report=$("${bin[@]}" --rows hal-block --count 1000 --rounds 1 --warmup 0 \
@@ -534,6 +537,25 @@ lane_pingpong() {
   fi
   echo "$report" | tail -n 3
   echo "injected loss detected: exit non-zero"
+  # A run killed mid-row, and one that fails at start-up (a CPU that does not exist).
+  "${bin[@]}" --duration 30 --rounds 1 --no-hist >/dev/null 2>&1 &
+  local pid=$!
+  sleep 3
+  pkill -KILL -P "$pid" || true
+  kill -KILL "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+  if report=$("${bin[@]}" --pin 0,4096 --duration 0.1 2>&1); then
+    echo "pingpong accepted --pin 0,4096"
+    return 1
+  fi
+  echo "$report" | tail -n 1
+  grep -q 'CPU 4096' <<<"$report" || { echo "the --pin error does not name the CPU"; return 1; }
+  after=$(find /dev/shm -maxdepth 1 -name 'shmsync-pp*' 2>/dev/null | wc -l)
+  if ((after != before)); then
+    echo "pingpong runs left $((after - before)) shared-memory name(s) in /dev/shm"
+    return 1
+  fi
+  echo "killed, failing and lost-message runs left no /dev/shm entry"
 }
 
 lane_rtsan() {

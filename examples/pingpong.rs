@@ -6,8 +6,9 @@
 //! cargo run --release --example pingpong -- --help       # options
 //! ```
 //!
-//! The program creates a named shared-memory object, re-executes itself as the *peer*
-//! (`--peer NAME`, with its stdin and stdout as the pipe row's two pipes), and then, row
+//! The program creates an anonymous shared-memory object, re-executes itself as the *peer*
+//! (`--peer-fd N`: the object's descriptor, inherited, so there is no name to leave behind;
+//! its stdin and stdout are the pipe row's two pipes), and then, row
 //! by row, sends a message, waits for the peer's echo and records the round trip:
 //!
 //! * baselines: a bare one-line `AtomicU32` ping-pong (`atomic`: both sides write one
@@ -51,6 +52,8 @@ mod hist;
 mod link;
 #[path = "pingpong/peer.rs"]
 mod peer;
+#[path = "pingpong/plot.rs"]
+mod plot;
 #[path = "pingpong/report.rs"]
 mod report;
 #[path = "pingpong/ring.rs"]
@@ -67,6 +70,7 @@ use shmsync::hal::atomic::Ordering;
 use shmsync::hal::clock::Instant;
 use shmsync::hal::shm::SharedMemory;
 use std::io::{IsTerminal, Write};
+use std::os::fd::AsRawFd;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicI32, AtomicU32, AtomicU64, AtomicUsize};
 use std::sync::{Arc, Mutex};
@@ -87,8 +91,19 @@ const FINISHING: u32 = 2;
 
 /// The parent's state, shared with the watchdog thread.
 static STATE: AtomicU32 = AtomicU32::new(IDLE);
-/// Index into `rows::ALL` of the row running.
-static ROW: AtomicUsize = AtomicUsize::new(0);
+/// Index into `rows::ALL` of the row running; [`NO_ROW`] before the first one starts.
+static ROW: AtomicUsize = AtomicUsize::new(NO_ROW);
+/// [`ROW`] before any row started (start-up: the peer attaching, pinning).
+const NO_ROW: usize = usize::MAX;
+
+/// Where the run is, for error messages: "during row `ring-spin` (round 2 of 3)" or
+/// "while the peer was starting (before the first row)".
+fn where_now() -> String {
+    match ALL.get(ROW.load(Ordering::Relaxed)) {
+        Some(row) => format!("during row `{}`", row.key),
+        None => "while the peer was starting (before the first row)".to_string(),
+    }
+}
 /// Position of that row in this run (1-based), for the progress line.
 static ROW_POS: AtomicUsize = AtomicUsize::new(0);
 /// Sequence number of the last answered message of the row.
@@ -126,22 +141,13 @@ fn main() {
     let argv: Vec<String> = std::env::args().skip(1).collect();
     match args::parse(&argv) {
         Ok(args::Command::Help) => println!("{}", args::usage()),
-        Ok(args::Command::Peer(name)) => std::process::exit(peer::main(&name)),
+        Ok(args::Command::Peer(fd)) => std::process::exit(peer::main(fd)),
         Ok(args::Command::Run(o)) => run(o),
         Err(e) => {
             eprintln!("pingpong: {e}");
             std::process::exit(2);
         }
     }
-}
-
-/// A name no other run uses: pid plus the clock's low bits (≤ 31 bytes for macOS).
-fn unique_name() -> String {
-    format!(
-        "/shmsync-pp.{}.{}",
-        std::process::id(),
-        Instant::now().as_nanos() % 1_000_000
-    )
 }
 
 /// Waits until the peer acknowledges command `generation` with `want`.
@@ -181,20 +187,34 @@ fn run(o: Options) {
         })
         .collect();
     let mut pinned = o.pin;
+    if let Some((a, b)) = o.pin {
+        for (who, cpu) in [("this process", a), ("the peer", b)] {
+            if cpu >= cpus {
+                fail(&format!(
+                    "--pin: CPU {cpu} (for {who}) does not exist: this process may use {cpus} \
+                     CPU{} (0-{})",
+                    if cpus == 1 { "" } else { "s" },
+                    cpus - 1
+                ));
+            }
+        }
+    }
     if let Some((a, _)) = o.pin {
         if let Err(e) = sys::pin_to(a) {
-            eprintln!("pingpong: note: running unpinned: {e}");
+            eprintln!("pingpong: note: running unpinned: pinning this process to CPU {a}: {e}");
             pinned = None;
         }
     }
 
     // The region, filled in before the peer starts.
-    let name = unique_name();
-    let shm = SharedMemory::create_named(&name, region_len())
-        .unwrap_or_else(|e| fail(&format!("creating shared memory `{name}`: {e}")));
+    // An anonymous object (memfd on Linux; shm_open + unlink at once elsewhere), handed to
+    // the peer as an inherited descriptor: it has no name, so no exit path — a failure, a
+    // signal, SIGKILL — can leave one behind in /dev/shm.
+    let shm = SharedMemory::create(region_len())
+        .unwrap_or_else(|e| fail(&format!("creating shared memory: {e}")));
     let map = shm
         .map()
-        .unwrap_or_else(|e| fail(&format!("mapping `{name}`: {e}")));
+        .unwrap_or_else(|e| fail(&format!("mapping the shared memory: {e}")));
     // SAFETY: the mapping is page-aligned, region_len() bytes, fresh (nobody else has it
     // yet), and lives until `run` ends (the process exits from `run` or right after it).
     let region = unsafe { Mem::create(map.as_ptr()) }
@@ -210,14 +230,27 @@ fn run(o: Options) {
 
     let exe = std::env::current_exe()
         .unwrap_or_else(|e| fail(&format!("finding this program's path: {e}")));
-    let mut child = Command::new(exe)
-        .arg("--peer")
-        .arg(&name)
+    // A copy of the descriptor without close-on-exec (the object's own one keeps it), for
+    // the peer only; closed here once the peer has it. No other thread exists yet, so no
+    // other child can inherit it.
+    // SAFETY: F_DUPFD on our own open descriptor; the result is checked.
+    let peer_fd = unsafe { libc::fcntl(shm.fd().as_raw_fd(), libc::F_DUPFD, 3) };
+    if peer_fd < 0 {
+        fail(&format!(
+            "passing the shared memory to the peer: {}",
+            std::io::Error::last_os_error()
+        ));
+    }
+    let spawned = Command::new(exe)
+        .arg("--peer-fd")
+        .arg(peer_fd.to_string())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap_or_else(|e| fail(&format!("starting the peer process: {e}")));
+        .spawn();
+    // SAFETY: `peer_fd` is ours (made above) and used nowhere else.
+    unsafe { libc::close(peer_fd) };
+    let mut child = spawned.unwrap_or_else(|e| fail(&format!("starting the peer process: {e}")));
     PEER_PID.store(child.id() as i32, Ordering::Relaxed);
     let mut pipe = match (child.stdin.take(), child.stdout.take()) {
         (Some(tx), Some(rx)) => PipeLink::new(tx, rx),
@@ -231,8 +264,7 @@ fn run(o: Options) {
         std::thread::spawn(move || watch(&child, steps, stall, tty))
     };
     wait_ack(c, 0, ACK_HELLO, "attach to the region").unwrap_or_else(|e| fail(&e));
-    // Both processes have it mapped: remove the name now, so nothing is left behind
-    // whatever happens next.
+    // Both processes have it mapped; the mappings keep the object alive.
     drop(shm);
 
     let load_before = sys::load_average();
@@ -261,6 +293,14 @@ fn run(o: Options) {
 
     // All allocation happens here, before the first timed round trip.
     let mut hists: Vec<Histogram> = rows.iter().map(|_| Histogram::new()).collect();
+    // Each slice records into `slice_hist`, then goes into its row's total; its median is
+    // the round's (verdicts must hold round by round, see `report::verdict`).
+    let mut slice_hist = Histogram::new();
+    let rounds_planned = o.rounds.max(1) as usize;
+    let mut round_medians: Vec<Vec<u64>> = rows
+        .iter()
+        .map(|_| Vec::with_capacity(rounds_planned))
+        .collect();
     let mut totals = vec![Totals::default(); rows.len()];
     let mut out = vec![0u8; o.size];
     let mut inp = vec![0u8; o.size];
@@ -286,13 +326,16 @@ fn run(o: Options) {
         for (i, &row) in rows.iter().enumerate() {
             generation += 1;
             let step = round as usize * rows.len() + i + 1;
+            slice_hist.clear();
             let driven = run_slice(c, &region, &mut pipe, row, generation, step, plan, {
                 Buffers {
-                    hist: &mut hists[i],
+                    hist: &mut slice_hist,
                     out: &mut out,
                     inp: &mut inp,
                 }
             });
+            hists[i].merge(&slice_hist);
+            round_medians[i].push(slice_hist.quantile(0.5));
             let t = &mut totals[i];
             t.sent += driven.sent;
             t.peer_received += driven.peer_received;
@@ -318,10 +361,11 @@ fn run(o: Options) {
 
     let outcomes: Vec<report::Outcome> = rows
         .iter()
-        .zip(hists.iter().zip(&totals))
-        .map(|(&row, (hist, t))| report::Outcome {
+        .zip(hists.iter().zip(&totals).zip(&round_medians))
+        .map(|(&row, ((hist, t), medians))| report::Outcome {
             row: &ALL[row],
             hist,
+            rounds: medians,
             secs: t.secs,
             sent: t.sent,
             peer_received: t.peer_received,
@@ -332,6 +376,20 @@ fn run(o: Options) {
         })
         .collect();
     let header = header(sys::load_average());
+    if let Some(path) = &o.plot {
+        let title = format!(
+            "shmsync pingpong: round trips ({} B messages, {})",
+            o.size,
+            match pinned {
+                Some((a, b)) => format!("pinned to CPUs {a} and {b}"),
+                None => "unpinned".to_string(),
+            }
+        );
+        if let Err(e) = plot::cdf_svg(path, &outcomes, &title) {
+            fail(&e);
+        }
+        eprintln!("pingpong: wrote the latency CDF to {}", path.display());
+    }
     if o.json {
         print!("{}", report::json(&header, &outcomes, &skipped));
     } else {
@@ -442,10 +500,7 @@ fn watch(child: &Mutex<Child>, steps: usize, stall: Duration, tty: bool) {
                 }
                 return;
             }
-            Ok(Ok(Some(st))) => fail(&format!(
-                "the peer process ended with {st} during row `{}`",
-                ALL[ROW.load(Ordering::Relaxed)].key
-            )),
+            Ok(Ok(Some(st))) => fail(&format!("the peer process ended with {st} {}", where_now())),
             Ok(Err(e)) => fail(&format!("waiting for the peer: {e}")),
             Err(_) => fail("the peer handle was poisoned"),
             Ok(Ok(None)) => {}
@@ -484,7 +539,7 @@ fn watch(child: &Mutex<Child>, steps: usize, stall: Duration, tty: bool) {
                 "\r\x1b[K[{}/{}] {:<13} {phase}, {} round trips",
                 now.0,
                 steps,
-                ALL[ROW.load(Ordering::Relaxed)].key,
+                ALL.get(ROW.load(Ordering::Relaxed)).map_or("-", |r| r.key),
                 report::thousands(now.1)
             );
         }

@@ -29,6 +29,7 @@ options:
   --rows LIST         comma-separated rows to run (default all): ROWS
   --json              print the results as JSON on stdout (progress stays on stderr)
   --no-hist           leave out the terminal histogram
+  --plot FILE.svg     also write the latency CDF of every row (one curve each) as SVG
   --stall-timeout S   declare a message lost after S seconds without an answer (default 5)
   -h, --help          this text
 
@@ -40,8 +41,9 @@ reordered message ends the run with an error and exit status 1.";
 pub enum Command {
     /// Measure, with these options.
     Run(Options),
-    /// Serve as the peer on the named shared-memory object (hidden; the parent passes it).
-    Peer(String),
+    /// Serve as the peer on the shared-memory object open as this descriptor (hidden; the
+    /// parent passes it: the object has no name, so no run can leave one behind).
+    Peer(i32),
     /// Print the help text.
     Help,
 }
@@ -69,6 +71,8 @@ pub struct Options {
     pub json: bool,
     /// Print the histogram.
     pub hist: bool,
+    /// Where to write the CDF plot (`--plot`), if anywhere.
+    pub plot: Option<std::path::PathBuf>,
     /// Time without progress after which a message counts as lost.
     pub stall: Duration,
     /// Fault injected by the peer (`INJECT_*`; hidden `--inject-drop N` / `--inject-dup N`).
@@ -90,6 +94,7 @@ impl Default for Options {
             rows: (0..rows::ALL.len()).collect(),
             json: false,
             hist: true,
+            plot: None,
             stall: Duration::from_secs(5),
             inject: INJECT_NONE,
             inject_at: 0,
@@ -145,7 +150,13 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
         };
         match flag.as_str() {
             "-h" | "--help" => return Ok(Command::Help),
-            "--peer" => return Ok(Command::Peer(value("--peer")?)),
+            "--peer-fd" => {
+                let v = value("--peer-fd")?;
+                return match v.parse::<i32>() {
+                    Ok(fd) if fd > 2 => Ok(Command::Peer(fd)),
+                    _ => Err(format!("--peer-fd: `{v}` is not a descriptor above 2")),
+                };
+            }
             "--duration" => o.duration = seconds("--duration", &value("--duration")?, false)?,
             "--warmup" => o.warmup = seconds("--warmup", &value("--warmup")?, true)?,
             "--stall-timeout" => {
@@ -212,6 +223,13 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
             }
             "--json" => o.json = true,
             "--no-hist" => o.hist = false,
+            "--plot" => {
+                let v = value("--plot")?;
+                if !v.ends_with(".svg") {
+                    return Err(format!("--plot: `{v}` must name an .svg file"));
+                }
+                o.plot = Some(v.into());
+            }
             "--inject-drop" | "--inject-dup" => {
                 let at = number(&flag, &value(&flag)?)?;
                 o.inject = if flag == "--inject-drop" {
@@ -346,10 +364,9 @@ mod tests {
     fn help_and_peer_roles() {
         let s = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
         assert_eq!(parse(&s(&["--json", "-h"])), Ok(Command::Help));
-        assert_eq!(
-            parse(&s(&["--peer", "/shmsync-pp.1"])),
-            Ok(Command::Peer("/shmsync-pp.1".into()))
-        );
+        assert_eq!(parse(&s(&["--peer-fd", "7"])), Ok(Command::Peer(7)));
+        assert!(parse(&s(&["--peer-fd", "1"])).is_err());
+        assert!(parse(&s(&["--peer-fd", "x"])).is_err());
         assert!(usage().contains("spin,futex,pipe"));
     }
 }

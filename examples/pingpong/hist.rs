@@ -69,6 +69,39 @@ impl Histogram {
         self.sum += u128::from(v);
     }
 
+    /// Forgets every sample (keeps the memory: no allocation).
+    pub fn clear(&mut self) {
+        self.counts.iter_mut().for_each(|c| *c = 0);
+        self.n = 0;
+        self.min = u64::MAX;
+        self.max = 0;
+        self.sum = 0;
+    }
+
+    /// Adds every sample of `other` (a round's histogram into the row's total).
+    pub fn merge(&mut self, other: &Histogram) {
+        for (a, b) in self.counts.iter_mut().zip(&other.counts) {
+            *a += b;
+        }
+        self.n += other.n;
+        self.min = self.min.min(other.min);
+        self.max = self.max.max(other.max);
+        self.sum += other.sum;
+    }
+
+    /// The non-empty buckets as (lowest value, width, count), in increasing order: the
+    /// whole distribution, for the JSON and the CDF plot.
+    pub fn buckets(&self) -> impl Iterator<Item = (u64, u64, u64)> + '_ {
+        self.counts
+            .iter()
+            .enumerate()
+            .filter(|&(_, &c)| c != 0)
+            .map(|(i, &c)| {
+                let (low, width) = bounds(i);
+                (low, width, c)
+            })
+    }
+
     /// Samples recorded.
     pub fn len(&self) -> u64 {
         self.n

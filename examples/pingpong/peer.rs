@@ -15,9 +15,10 @@ use crate::shared::{
 };
 use crate::sys;
 
-/// Runs the peer on the shared-memory object `name`; returns the exit status.
-pub fn main(name: &str) -> i32 {
-    match run(name) {
+/// Runs the peer on the shared-memory object open as descriptor `fd`; returns the exit
+/// status.
+pub fn main(fd: i32) -> i32 {
+    match run(fd) {
         Ok(()) => 0,
         Err(e) => {
             eprintln!("pingpong peer: error: {e}");
@@ -26,21 +27,25 @@ pub fn main(name: &str) -> i32 {
     }
 }
 
-fn run(name: &str) -> Result<(), String> {
+fn run(fd: i32) -> Result<(), String> {
     let parent = std::os::unix::process::parent_id();
-    let shm = SharedMemory::open_named(name).map_err(|e| format!("opening `{name}`: {e}"))?;
+    let name = format!("the shared memory at descriptor {fd}");
+    // SAFETY: the parent passed this descriptor (open, not close-on-exec) for us alone;
+    // fstat below fails cleanly if it is not open.
+    let shm = SharedMemory::from_fd(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) })
+        .map_err(|e| format!("opening {name}: {e}"))?;
     if shm.len() < region_len() {
         return Err(format!(
-            "`{name}` has {} bytes, fewer than {}",
+            "{name} has {} bytes, fewer than {}",
             shm.len(),
             region_len()
         ));
     }
-    let map = shm.map().map_err(|e| format!("mapping `{name}`: {e}"))?;
+    let map = shm.map().map_err(|e| format!("mapping {name}: {e}"))?;
     // SAFETY: the mapping is page-aligned, region_len() bytes long (checked), and
     // outlives `region`.
     let region =
-        unsafe { Mem::attach(map.as_ptr()) }.map_err(|e| format!("attaching to `{name}`: {e}"))?;
+        unsafe { Mem::attach(map.as_ptr()) }.map_err(|e| format!("attaching to {name}: {e}"))?;
     let c = region.control();
     // Untrusted settings: clamp the size; unknown fault kinds do nothing.
     let size = (c.size.load(Ordering::Relaxed) as usize).clamp(MIN_MSG, MAX_MSG);

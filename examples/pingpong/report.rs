@@ -19,6 +19,8 @@ pub struct Outcome<'a> {
     pub peer_received: u64,
     /// Wait syscalls per message, both processes (None where not counted).
     pub sleeps: Option<f64>,
+    /// The median of each round, in order (the rounds interleave the rows).
+    pub rounds: &'a [u64],
 }
 
 /// What the run was, for the header and the JSON.
@@ -102,19 +104,121 @@ fn ratio(outcomes: &[Outcome], o: &Outcome) -> Option<(&'static str, f64, f64)> 
     ))
 }
 
-/// The target, as text, and whether it was met (None for baseline rows).
-fn verdict(outcomes: &[Outcome], o: &Outcome) -> Option<(String, Option<bool>)> {
-    match o.row.target {
-        Target::None => None,
-        Target::Ratio(max) => {
-            let met = match ratio(outcomes, o) {
-                // A baseline that lost its CPU for whole time slices says nothing.
-                _ if baseline_starved(outcomes, o) => None,
-                r => r.map(|(_, r, _)| r <= max),
-            };
-            Some((format!("median ≤ {max:.2}× {}", o.row.baseline?), met))
+/// How a row compared with its target.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Verdict {
+    /// The median ratio meets the target, in every round, and the distributions agree.
+    Met,
+    /// The median ratio misses the target, in every round, and the distributions agree.
+    Missed,
+    /// The data cannot decide (the reason says why): no verdict is better than a wrong one.
+    Inconclusive(String),
+    /// The baseline row was not run.
+    NoBaseline,
+}
+
+impl Verdict {
+    /// `Some(true)` met, `Some(false)` missed, `None` undecided.
+    pub fn met(&self) -> Option<bool> {
+        match self {
+            Verdict::Met => Some(true),
+            Verdict::Missed => Some(false),
+            _ => None,
         }
     }
+
+    fn word(&self) -> &'static str {
+        match self {
+            Verdict::Met => "met",
+            Verdict::Missed => "missed",
+            Verdict::Inconclusive(_) => "inconclusive",
+            Verdict::NoBaseline => "no baseline",
+        }
+    }
+}
+
+/// Quantiles at which the row and its baseline are compared besides the median. A plain
+/// shift (the row costs k× its baseline) gives about the same ratio at each of them; a
+/// spread of ratios wider than [`SHAPE_LIMIT`] means the two distributions have different
+/// shapes — typically bimodal (e.g. a fast and a slow wake-up path on a VM), with the two
+/// medians in different modes — and then a median ratio measures where the modes split,
+/// not the row.
+const SHAPE_QUANTILES: [f64; 5] = [0.25, 0.4, 0.5, 0.6, 0.75];
+
+/// Largest max/min of the ratios at [`SHAPE_QUANTILES`] that still counts as one shape:
+/// 2×, far above the few percent a real difference between the rows moves them apart,
+/// far below what a mode boundary does (10× and more between a µs and a tens-of-µs mode).
+const SHAPE_LIMIT: f64 = 2.0;
+
+/// The target, as text, and the verdict (None for baseline rows). A verdict must hold
+/// three ways, else it is [`Verdict::Inconclusive`] with the reason:
+/// 1. the baseline's median is not scheduler-bound (see [`STARVED_NS`]);
+/// 2. the ratios at [`SHAPE_QUANTILES`] agree within [`SHAPE_LIMIT`];
+/// 3. with two or more rounds, every round's median ratio gives the same answer as the
+///    whole run's (rows are interleaved round by round, so a machine that changed state
+///    during the run shows up as rounds that disagree).
+fn verdict(outcomes: &[Outcome], o: &Outcome) -> Option<(String, Verdict)> {
+    let Target::Ratio(max) = o.row.target else {
+        return None;
+    };
+    let key = o.row.baseline?;
+    let target = format!("median ≤ {max:.2}× {key}");
+    let Some(base) = outcomes.iter().find(|b| b.row.key == key) else {
+        return Some((target, Verdict::NoBaseline));
+    };
+    if baseline_starved(outcomes, o) {
+        return Some((
+            target,
+            Verdict::Inconclusive("the baseline lost its CPU (median ≥ 1 ms)".into()),
+        ));
+    }
+    let Some((_, r50, _)) = ratio(outcomes, o) else {
+        return Some((
+            target,
+            Verdict::Inconclusive("the baseline has no samples".into()),
+        ));
+    };
+    let at = |q: f64| {
+        let b = base.hist.quantile(q);
+        (b != 0).then(|| o.hist.quantile(q) as f64 / b as f64)
+    };
+    let shape: Vec<f64> = SHAPE_QUANTILES.iter().filter_map(|&q| at(q)).collect();
+    let lo = shape.iter().copied().fold(f64::INFINITY, f64::min);
+    let hi = shape.iter().copied().fold(0.0, f64::max);
+    if shape.len() == SHAPE_QUANTILES.len() && hi > SHAPE_LIMIT * lo {
+        return Some((
+            target,
+            Verdict::Inconclusive(format!(
+                "the distributions differ in shape (ratios {lo:.2}×–{hi:.2}× from p25 to \
+                 p75; bimodal?), so the median ratio {r50:.2}× is no measurement"
+            )),
+        ));
+    }
+    let per_round: Vec<f64> = o
+        .rounds
+        .iter()
+        .zip(base.rounds)
+        .filter(|&(_, &b)| b != 0)
+        .map(|(&r, &b)| r as f64 / b as f64)
+        .collect();
+    let met = r50 <= max;
+    if per_round.len() >= 2 {
+        let agree = per_round.iter().filter(|&&r| (r <= max) == met).count();
+        if agree != per_round.len() {
+            let lo = per_round.iter().copied().fold(f64::INFINITY, f64::min);
+            let hi = per_round.iter().copied().fold(0.0, f64::max);
+            return Some((
+                target,
+                Verdict::Inconclusive(format!(
+                    "{} in {} of {} rounds only (round ratios {lo:.2}×–{hi:.2}×)",
+                    if met { "met" } else { "missed" },
+                    agree,
+                    per_round.len()
+                )),
+            ));
+        }
+    }
+    Some((target, if met { Verdict::Met } else { Verdict::Missed }))
 }
 
 /// No round trip of these transports takes a millisecond unless a process lost its CPU:
@@ -151,7 +255,11 @@ pub fn header(h: &Header) -> String {
         Some(n) => format!("{} round trips per row", thousands(n)),
         None => format!("{:.2} s per row", h.duration),
     };
-    let per_row = format!("{per_row}, interleaved in {} rounds", h.rounds);
+    let per_row = format!(
+        "{per_row}, interleaved in {} round{}",
+        h.rounds,
+        if h.rounds == 1 { "" } else { "s" }
+    );
     let pin = match h.pinned {
         Some((a, b)) => format!("pinned to CPUs {a} (this) and {b} (peer)"),
         None => "not pinned".into(),
@@ -196,14 +304,12 @@ pub fn table(outcomes: &[Outcome], skipped: &Skipped) -> String {
         if let Some((key, r50, r99)) = ratio(outcomes, o) {
             let _ = write!(cmp, "{r50:.2}× {r99:.2}× {key}");
         }
-        if let Some((target, met)) = verdict(outcomes, o) {
-            let v = match met {
-                Some(true) => "met",
-                Some(false) => "MISSED",
-                None if baseline_starved(outcomes, o) => {
-                    "inconclusive: the baseline lost its CPU (median ≥ 1 ms)"
-                }
-                None => "no baseline run",
+        if let Some((target, v)) = verdict(outcomes, o) {
+            let v = match v {
+                Verdict::Met => "met".to_string(),
+                Verdict::Missed => "MISSED".to_string(),
+                Verdict::Inconclusive(why) => format!("inconclusive: {why}"),
+                Verdict::NoBaseline => "no baseline run".to_string(),
             };
             let _ = write!(cmp, "  [{target}: {v}]");
         }
@@ -330,12 +436,13 @@ fn json_num(v: Option<f64>) -> String {
     }
 }
 
-/// The whole run as one JSON document (schema 1). Times are integer nanoseconds.
+/// The whole run as one JSON document (schema 2: schema 1 plus `verdict`,
+/// `verdict_reason`, `round_medians_ns` and `buckets` per row). Times are integer nanoseconds.
 pub fn json(h: &Header, outcomes: &[Outcome], skipped: &Skipped) -> String {
     let mut s = String::new();
     let _ = write!(
         s,
-        "{{\n  \"tool\": \"shmsync-pingpong\",\n  \"schema\": 1,\n  \"unix_time\": {},\n  \
+        "{{\n  \"tool\": \"shmsync-pingpong\",\n  \"schema\": 2,\n  \"unix_time\": {},\n  \
          \"host\": {{\"os\": {}, \"arch\": {}, \"cpus\": {}, \"backend\": {}, \
          \"load_1min_before\": {}, \"load_1min_after\": {}}},\n  \
          \"options\": {{\"message_bytes\": {}, \"warmup_s\": {}, \"duration_s\": {}, \
@@ -370,7 +477,8 @@ pub fn json(h: &Header, outcomes: &[Outcome], skipped: &Skipped) -> String {
              \"messages_sent\": {}, \"peer_received\": {}, \"min_ns\": {}, \"median_ns\": {}, \
              \"p90_ns\": {}, \"p99_ns\": {}, \"p999_ns\": {}, \"max_ns\": {}, \"mean_ns\": {}, \
              \"sleeps_per_message\": {}, \"baseline\": {}, \"ratio_median\": {}, \"ratio_p99\": {}, \"target\": {}, \
-             \"target_met\": {}}}",
+             \"target_met\": {}, \"verdict\": {}, \"verdict_reason\": {}, \"round_medians_ns\": [{}], \
+             \"buckets\": [{}]}}",
             if i == 0 { "" } else { "," },
             json_str(o.row.key),
             json_str(o.row.what),
@@ -390,10 +498,25 @@ pub fn json(h: &Header, outcomes: &[Outcome], skipped: &Skipped) -> String {
             json_num(r.map(|r| r.1)),
             json_num(r.map(|r| r.2)),
             v.as_ref().map_or("null".into(), |v| json_str(&v.0)),
-            match v.and_then(|v| v.1) {
+            match v.as_ref().and_then(|v| v.1.met()) {
                 Some(m) => m.to_string(),
                 None => "null".into(),
             },
+            v.as_ref().map_or("null".into(), |v| json_str(v.1.word())),
+            match v.as_ref().map(|v| &v.1) {
+                Some(Verdict::Inconclusive(why)) => json_str(why),
+                _ => "null".into(),
+            },
+            o.rounds
+                .iter()
+                .map(|m| m.to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
+            // [lowest ns, width ns, count] of every non-empty histogram bucket.
+            hi.buckets()
+                .map(|(low, w, c)| format!("[{low}, {w}, {c}]"))
+                .collect::<Vec<_>>()
+                .join(", "),
         );
     }
     let _ = write!(s, "\n  ],\n  \"skipped\": [");
@@ -413,7 +536,7 @@ pub fn json(h: &Header, outcomes: &[Outcome], skipped: &Skipped) -> String {
 /// The JSON document of a failed run (on stdout with `--json`, so scripts see it).
 pub fn json_error(msg: &str) -> String {
     format!(
-        "{{\"tool\": \"shmsync-pingpong\", \"schema\": 1, \"ok\": false, \"error\": {}}}",
+        "{{\"tool\": \"shmsync-pingpong\", \"schema\": 2, \"ok\": false, \"error\": {}}}",
         json_str(msg)
     )
 }
@@ -463,13 +586,14 @@ mod tests {
             sent: 100,
             peer_received: 100,
             sleeps: None,
+            rounds: &[],
         };
         let outs = [o(find("futex"), &futex), o(find("hal-block"), &hal)];
         let (key, r50, _) = ratio(&outs, &outs[1]).unwrap();
         assert_eq!(key, "futex");
         assert!((r50 - 1.1).abs() < 0.02, "{r50}");
         assert_eq!(
-            verdict(&outs, &outs[1]).unwrap().1,
+            verdict(&outs, &outs[1]).unwrap().1.met(),
             Some(false),
             "1.1× misses ≤ 1.05×"
         );
@@ -506,7 +630,7 @@ mod tests {
         let mut slow = Histogram::new();
         slow.record(5_000_000);
         let outs = [o(find("futex"), &slow), o(find("hal-block"), &hal)];
-        assert_eq!(verdict(&outs, &outs[1]).unwrap().1, None);
+        assert_eq!(verdict(&outs, &outs[1]).unwrap().1.met(), None);
         assert!(table(&outs, &vec![]).contains("inconclusive"));
     }
 
@@ -526,13 +650,14 @@ mod tests {
             sent: 100,
             peer_received: 100,
             sleeps: Some(2.0),
+            rounds: &[],
         };
         let outs = [o(find("futex"), &futex), o(find("ring-block"), &near)];
         let (key, r50, _) = ratio(&outs, &outs[1]).unwrap();
         assert_eq!(key, "futex");
         assert!((r50 - 1.03).abs() < 0.02, "{r50}");
         assert_eq!(
-            verdict(&outs, &outs[1]).unwrap().1,
+            verdict(&outs, &outs[1]).unwrap().1.met(),
             Some(true),
             "1.03× meets ≤ 1.05×"
         );
@@ -543,7 +668,7 @@ mod tests {
         );
         let outs = [o(find("futex"), &futex), o(find("ring-block"), &far)];
         assert_eq!(
-            verdict(&outs, &outs[1]).unwrap().1,
+            verdict(&outs, &outs[1]).unwrap().1.met(),
             Some(false),
             "1.2× misses"
         );
@@ -568,5 +693,120 @@ mod tests {
         );
         assert!(j.contains("\"ring-block\""), "{j}");
         assert!(j.contains("\"target_met\": false"), "{j}");
+    }
+
+    /// A row and a baseline built from (value, count) pairs, with per-round medians.
+    fn synthetic(samples: &[(u64, u64)]) -> Histogram {
+        let mut h = Histogram::new();
+        for &(v, n) in samples {
+            for _ in 0..n {
+                h.record(v);
+            }
+        }
+        h
+    }
+
+    #[test]
+    fn a_bimodal_pair_is_inconclusive_not_met() {
+        // The case a single median got wrong: the futex baseline's round trips split into a
+        // ~2 µs and a ~60 µs mode with its median in the slow one, hal-block's median in the
+        // fast one. The median ratio (≈ 0.03×) would read "met"; it measures nothing.
+        let find = |k: &str| ALL.iter().find(|r| r.key == k).unwrap();
+        let base = synthetic(&[(2_000, 45), (60_000, 55)]);
+        let row = synthetic(&[(2_000, 55), (60_000, 45)]);
+        let o = |row, hist| Outcome {
+            row,
+            hist,
+            secs: 1.0,
+            sent: 100,
+            peer_received: 100,
+            sleeps: None,
+            rounds: &[],
+        };
+        let outs = [o(find("futex"), &base), o(find("hal-block"), &row)];
+        let (_, r50, _) = ratio(&outs, &outs[1]).unwrap();
+        assert!(r50 < 0.05, "the median ratio alone would say met: {r50}");
+        let (_, v) = verdict(&outs, &outs[1]).unwrap();
+        assert!(
+            matches!(&v, Verdict::Inconclusive(why) if why.contains("shape")),
+            "{v:?}"
+        );
+        let t = table(&outs, &vec![]);
+        assert!(
+            t.contains("inconclusive: the distributions differ in shape"),
+            "{t}"
+        );
+        // The other direction (the row's median in the slow mode: "1.05× MISSED" style).
+        let outs = [o(find("futex"), &row), o(find("hal-block"), &base)];
+        assert_eq!(verdict(&outs, &outs[1]).unwrap().1.met(), None);
+        // The JSON says so too.
+        let j = json(&header(), &outs, &vec![]);
+        assert!(j.contains("\"verdict\": \"inconclusive\""), "{j}");
+        assert!(j.contains("\"target_met\": null"), "{j}");
+    }
+
+    #[test]
+    fn a_plain_shift_is_judged_and_rounds_must_agree() {
+        let find = |k: &str| ALL.iter().find(|r| r.key == k).unwrap();
+        // Unimodal with spread: the same shape, shifted by 3 % or 20 %.
+        let base = synthetic(&[(9_000, 20), (10_000, 60), (12_000, 20)]);
+        let near = synthetic(&[(9_270, 20), (10_300, 60), (12_360, 20)]);
+        let far = synthetic(&[(10_800, 20), (12_000, 60), (14_400, 20)]);
+        let o = |row, hist, rounds| Outcome {
+            row,
+            hist,
+            secs: 1.0,
+            sent: 100,
+            peer_received: 100,
+            sleeps: None,
+            rounds,
+        };
+        let (b3, n3, f3) = (
+            [10_000, 10_000, 10_000],
+            [10_300, 10_200, 10_400],
+            [12_000; 3],
+        );
+        let outs = [
+            o(find("futex"), &base, &b3[..]),
+            o(find("hal-block"), &near, &n3[..]),
+        ];
+        assert_eq!(verdict(&outs, &outs[1]).unwrap().1, Verdict::Met);
+        let outs = [
+            o(find("futex"), &base, &b3[..]),
+            o(find("hal-block"), &far, &f3[..]),
+        ];
+        assert_eq!(verdict(&outs, &outs[1]).unwrap().1, Verdict::Missed);
+        // Met overall, but one round of three missed: the run cannot decide.
+        let split = [10_300, 11_000, 10_200];
+        let outs = [
+            o(find("futex"), &base, &b3[..]),
+            o(find("hal-block"), &near, &split[..]),
+        ];
+        let (_, v) = verdict(&outs, &outs[1]).unwrap();
+        assert!(
+            matches!(&v, Verdict::Inconclusive(why) if why.contains("met in 2 of 3 rounds")),
+            "{v:?}"
+        );
+        // A baseline row that was not run.
+        let outs = [o(find("hal-block"), &near, &n3[..])];
+        assert_eq!(verdict(&outs, &outs[0]).unwrap().1, Verdict::NoBaseline);
+    }
+
+    fn header() -> Header {
+        Header {
+            os: "linux",
+            arch: "x86_64",
+            cpus: 2,
+            backend: "futex",
+            size: 8,
+            spin_limit: 7,
+            pinned: None,
+            duration: 1.0,
+            count: None,
+            rounds: 1,
+            warmup: 0.0,
+            load: (None, None),
+            unix_time: 0,
+        }
     }
 }
