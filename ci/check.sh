@@ -303,8 +303,9 @@ lane_apple_link() {
   examples=$(metadata | python3 ci/cargo-json.py examples)
   for t in "${apple_targets[@]}"; do
     for fs in $(apple_feature_sets); do
-      local flags=()
-      [[ $fs == default ]] || flags=(--features "$fs")
+      # shmsync/std: the examples that map shared memory (quickstart) require it.
+      local flags=(--features shmsync/std)
+      [[ $fs == default ]] || flags=(--features "shmsync/std,$fs")
       json="$out/apple-link-$t-$fs.json"
       list="$out/apple-link-$t-$fs.artifacts"
       x cargo zigbuild --workspace --tests --examples --target "$t" "${flags[@]}" \

@@ -94,10 +94,12 @@ fn stop_first_woken(site: Site) {
     }
     let p = ARMED.load(Ordering::Acquire);
     // SAFETY: null or the child's `armed` word, mapped until `_exit`.
-    if let Some(armed) = unsafe { p.as_ref() }
-        && armed
-            .compare_exchange(1, 0, Ordering::AcqRel, Ordering::Relaxed)
-            .is_ok()
+    let Some(armed) = (unsafe { p.as_ref() }) else {
+        return;
+    };
+    if armed
+        .compare_exchange(1, 0, Ordering::AcqRel, Ordering::Relaxed)
+        .is_ok()
     {
         // SAFETY: raising a signal on ourselves; SIGSTOP cannot be caught.
         unsafe { libc::raise(libc::SIGSTOP) };
