@@ -4,7 +4,7 @@
 //!
 //! Forks and maps shared memory, which Miri cannot: `cfg(not(miri))`, run by the host and
 //! qemu-aarch64 lanes.
-#![cfg(not(miri))]
+#![cfg(not(any(miri, loom)))]
 
 use shmsync::hal::atomic::{AtomicU32, Ordering};
 use shmsync::hal::shm::{Mapping, SharedMemory};

@@ -164,7 +164,7 @@ pub use msg::{
     HEADER_CHECK, MsgConsumer, MsgProducer, MsgRing, ReadGrant, RecvError, SendError, WriteGrant,
 };
 pub use role::RoleError;
-pub use spsc::{Consumer, Producer, Spsc};
+pub use spsc::{ChunkError, Consumer, Producer, ReadChunk, Spsc, WriteChunk};
 
 use crate::arch::Backoff;
 use core::fmt;

@@ -187,6 +187,36 @@ impl<T: Item, const N: usize> Mpmc<T, N> {
         }
     }
 
+    /// Positions claimed by producers minus positions claimed by consumers, as a snapshot
+    /// clamped to `0 ..= N`. Counts claims, not publications: an item being written by a
+    /// producer that has claimed its slot counts, one being read counts no more. Stale as
+    /// soon as it is returned.
+    ///
+    /// Real-time class: **wait-free** (two loads).
+    pub fn len(&self) -> usize {
+        // Head first: the tail read after it can only be further ahead; clamp the rest.
+        let head = self.head.pos.load(Ordering::Acquire);
+        let tail = self.tail.pos.load(Ordering::Acquire);
+        let used = tail.wrapping_sub(head);
+        // Only corrupted indices put the head ahead of a tail read after it: read that as
+        // an empty ring.
+        if used > u32::MAX / 2 {
+            0
+        } else {
+            used.min(Self::CAP) as usize
+        }
+    }
+
+    /// `len() == 0`, as a snapshot. Real-time class: **wait-free**.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// `len() == N`, as a snapshot. Real-time class: **wait-free**.
+    pub fn is_full(&self) -> bool {
+        self.len() == N
+    }
+
     /// Claims a position to push at: `Ok(None)` when full.
     #[inline]
     fn claim_push(&self) -> Result<Option<u32>, Corrupted> {

@@ -30,6 +30,8 @@
 //! push or pop costs no extra cache traffic; the sleeper writes it only when it parks.
 
 use super::Item;
+
+mod chunk;
 use super::role::{Claim, Role, RoleError};
 use super::sync::{AtomicU32, Cell, Ordering};
 use super::{
@@ -39,6 +41,7 @@ use super::{
 use crate::ShmSafe;
 use crate::arch::CachePadded;
 use crate::hal::process::OwnerId;
+pub use chunk::{ChunkError, ReadChunk, WriteChunk};
 use core::fmt;
 use core::time::Duration;
 

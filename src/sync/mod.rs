@@ -94,7 +94,9 @@ mod loom_tests;
 
 pub use condvar::{Condvar, WaitTimeoutResult};
 pub use event::{AutoResetEvent, ManualResetEvent};
-pub use mutex::{LockResult, Mutex, MutexGuard, OWNER_CHECK_PERIOD, TryLockError};
+pub use mutex::{
+    LockResult, MappedMutexGuard, Mutex, MutexGuard, OWNER_CHECK_PERIOD, TryLockError,
+};
 pub use owner::unknown_owner_checks;
 pub use rwlock::{RwLock, RwLockReadGuard, RwLockWriteGuard, WRITER_STALL_PERIOD};
 pub use semaphore::{Semaphore, SemaphoreOverflow};

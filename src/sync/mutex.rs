@@ -575,6 +575,67 @@ impl<'a, T: ShmSafe> MutexGuard<'a, T> {
     pub(crate) fn mutex(&self) -> &'a Mutex<T> {
         self.mutex
     }
+
+    /// Narrows the guard to a part of the data (a field, an element), keeping the lock
+    /// held until the mapped guard drops — like `parking_lot::MutexGuard::map`. An
+    /// associated function (`MutexGuard::map(guard, …)`), so it does not shadow a `map`
+    /// method of `T`.
+    ///
+    /// ```
+    /// use shmsync::{Mutex, sync::MutexGuard};
+    /// static MIX: Mutex<[f32; 4]> = Mutex::new([1.0; 4]);
+    /// let mut second = MutexGuard::map(MIX.lock().unwrap(), |gains| &mut gains[1]);
+    /// *second = 0.5;
+    /// drop(second); // unlocks
+    /// assert_eq!(*MIX.lock().unwrap(), [1.0, 0.5, 1.0, 1.0]);
+    /// ```
+    ///
+    /// Real-time class: **wait-free**.
+    pub fn map<U: ?Sized>(
+        mut guard: Self,
+        f: impl FnOnce(&mut T) -> &mut U,
+    ) -> MappedMutexGuard<'a, T, U> {
+        let part: *mut U = f(&mut guard);
+        MappedMutexGuard {
+            part,
+            _guard: guard,
+        }
+    }
+}
+
+/// A [`MutexGuard`] narrowed to part of the data by [`MutexGuard::map`]: gives `&U` /
+/// `&mut U`, releases the lock when dropped.
+#[must_use = "dropping the guard releases the lock at once"]
+pub struct MappedMutexGuard<'a, T: ShmSafe, U: ?Sized> {
+    /// Points into the data `_guard` holds the lock on.
+    part: *mut U,
+    /// Holds the lock; its drop releases it (with the fork check every guard has).
+    _guard: MutexGuard<'a, T>,
+}
+
+// SAFETY: as for `MutexGuard`: a shared mapped guard only gives `&U`.
+unsafe impl<T: ShmSafe, U: ?Sized + Sync> Sync for MappedMutexGuard<'_, T, U> {}
+
+impl<T: ShmSafe, U: ?Sized> Deref for MappedMutexGuard<'_, T, U> {
+    type Target = U;
+    fn deref(&self) -> &U {
+        // SAFETY: `part` was derived from the `&mut T` of the guard we own, which holds
+        // the lock for as long as we exist; nothing else reaches the data meanwhile.
+        unsafe { &*self.part }
+    }
+}
+
+impl<T: ShmSafe, U: ?Sized> DerefMut for MappedMutexGuard<'_, T, U> {
+    fn deref_mut(&mut self) -> &mut U {
+        // SAFETY: as in `deref`, and `&mut self` makes this the only access.
+        unsafe { &mut *self.part }
+    }
+}
+
+impl<T: ShmSafe, U: ?Sized + fmt::Debug> fmt::Debug for MappedMutexGuard<'_, T, U> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&**self, f)
+    }
 }
 
 impl<T: ShmSafe> Deref for MutexGuard<'_, T> {
