@@ -10,6 +10,14 @@ cd "$root"
 target=${CARGO_TARGET_DIR:-$root/target}
 pkg=$target/package
 rm -rf "$pkg"
+# cargo verifies each package against the others through a local registry under
+# target/package, and extracts those into $CARGO_HOME/registry/src — where an extraction
+# left by an earlier run with the same target path would be reused as is, with its old
+# sources. None of these crates comes from crates.io here: drop every such copy first.
+cargo_home=${CARGO_HOME:-$HOME/.cargo}
+for d in "$cargo_home"/registry/src/*/shmsync-*-"$(sed -n 's/^version = "\(.*\)"$/\1/p' Cargo.toml | head -n 1)"; do
+  if [[ -d $d ]]; then rm -rf "$d"; fi
+done
 echo "+ cargo package --workspace"
 cargo package --workspace
 
