@@ -38,7 +38,7 @@ msrv=$(sed -n 's/^rust-version = "\(.*\)"$/\1/p' "$root/Cargo.toml" | head -n 1)
 no_std_crates=(-p shmsync-arch -p shmsync-hal -p shmsync)
 
 # Lanes in run order, with what each proves (shown by --list and in the README).
-lanes=(fmt clippy clippy-cross test asm apple-link apple-headers no-std platforms msrv package
+lanes=(fmt clippy clippy-cross test asm apple-link apple-headers no-std platforms msrv package docs
   miri-host miri-apple-arm64 miri-apple-x86_64 qemu-aarch64 loom pingpong rtsan ffi)
 declare -A about=(
   [fmt]="rustfmt --check (workspace and ci/ crates); the workflow lists the same lanes"
@@ -51,6 +51,7 @@ declare -A about=(
   [no-std]="arch, hal and core (with and without the derive feature) build for thumbv7em-none-eabihf and thumbv6m-none-eabi (with the spin opt-in)"
   [platforms]="an OS without a backend (Windows, bare metal) fails to build with a message naming it and the spin opt-in; with spin it builds"
   [package]="cargo package --workspace; each packed crate's tests build and pass from the package alone (ci/package-check.sh)"
+  [docs]="cargo doc as docs.rs builds it (nightly, --cfg docsrs, the metadata's features) for Linux and both Apple targets: no warning, every gated item badged"
   [msrv]="the library crates build and pass their tests with the declared rust-version ($msrv)"
   [miri-host]="Miri runs the workspace's in-process tests on the host (futex backend)"
   [miri-apple-arm64]="Miri runs the in-process tests for aarch64-apple-darwin"
@@ -442,6 +443,22 @@ lane_msrv() {
 }
 
 lane_package() { x bash ci/package-check.sh; }
+
+# The docs as docs.rs builds them ([package.metadata.docs.rs]: nightly, `--cfg docsrs`, so
+# `doc(cfg)` badges every gated item), for each of its targets; a warning fails.
+lane_docs() {
+  local t
+  for t in "$(host_triple)" "${apple_targets[@]}"; do
+    x env RUSTDOCFLAGS="--cfg docsrs -D warnings" cargo +nightly doc --no-deps \
+      -p shmsync -p shmsync-hal -p shmsync-arch -p shmsync-derive \
+      --features shmsync/std,shmsync/count-syscalls,shmsync-hal/std,shmsync-hal/count-syscalls \
+      --target "$t"
+  done
+  # The std-only mapping helpers carry their badge.
+  grep -q 'Available on <strong>Unix and crate feature <code>std</code></strong> only' \
+    "target/$(host_triple)/doc/shmsync_hal/shm/index.html" ||
+    { echo "hal::shm has no doc(cfg) badge"; return 1; }
+}
 
 # Miri: in-process tests only. Tests that fork or map MAP_SHARED memory are
 # `#[cfg(not(miri))]` in their crates (Miri can do neither); lanes test and qemu-aarch64

@@ -47,6 +47,11 @@
 //! holding a read or write lock leaves it held. Use a [`Mutex`](super::Mutex) for state that
 //! a crashing process may hold.
 //!
+//! No upgradable reads (parking_lot's `upgradable_read`) either: an upgradable reader is a
+//! unique holder whose death would have to be detected to let the next one in, which this
+//! lock cannot do for anonymous holders. [`RwLockWriteGuard::downgrade`] covers the other
+//! direction (write, then keep reading with no writer in between).
+//!
 //! ```
 //! use shmsync::sync::RwLock;
 //! static CONFIG: RwLock<u32> = RwLock::new(48_000);
