@@ -79,14 +79,30 @@ pub(crate) fn light_barrier() {
 /// publisher can read "registered" and skip its own fence.
 /// Real-time class: may block (one syscall when registered).
 ///
-/// Returns false in the one case the handshake is not exact: registered, but the kernel
-/// refused both membarrier commands (it can only for lack of memory). The caller then
-/// sleeps with a short timeout instead of trusting the wake.
+/// A process that has not registered yet (one that only uses rings outside a region, or
+/// an `Mpmc`, which claims no role) registers here, on its first sleep: a publisher in
+/// another process may be registered and skipping its fence, and only a registered
+/// sleeper's membarrier reaches it.
+///
+/// Returns false where the handshake is not exact, and the caller then sleeps with a short
+/// timeout instead of trusting the wake: registered, but the kernel refused both
+/// membarrier commands (it can only for lack of memory); or, on Linux, registration failed
+/// (an old kernel, a seccomp filter, `SHMSYNC_NO_MEMBARRIER`) — this process publishes
+/// with fences, but a peer process may be registered and publish without one, and nothing
+/// this process can issue cheaply orders that peer's store. Elsewhere (macOS, Miri) no
+/// process registers, every publisher fences, and the fence pair is exact.
 #[cfg(not(loom))]
 #[inline]
 pub(crate) fn heavy_barrier() -> bool {
+    use crate::hal::membarrier;
     fence(Ordering::SeqCst);
-    !crate::hal::membarrier::is_registered() || crate::hal::membarrier::heavy()
+    if membarrier::is_registered() || membarrier::register() {
+        return membarrier::heavy();
+    }
+    !cfg!(all(
+        any(target_os = "linux", target_os = "android"),
+        not(miri)
+    ))
 }
 
 /// Under loom the asymmetric fence is modelled by what membarrier makes of it: the heavy
