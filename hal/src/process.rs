@@ -548,8 +548,17 @@ mod imp {
         let Some(n) = proc_pid(&pidfd) else {
             return Liveness::Unknown;
         };
+        // The leader's task entry, not `/proc/<n>/stat`: qemu-user emulates a process's
+        // reads of its *own* `/proc/<pid>/stat` with another start time (see `own_start`),
+        // so a process judging itself would read a live owner as a reused pid. The
+        // leader's entry stays while any thread of the group runs, with the process's
+        // start time.
         let mut path = StackPath::new();
-        path.push(b"/proc/").push_decimal(n).push(b"/stat");
+        path.push(b"/proc/")
+            .push_decimal(n)
+            .push(b"/task/")
+            .push_decimal(n)
+            .push(b"/stat");
         let mut buf = [0u8; 512];
         let start = read_file(&path, &mut buf).and_then(parse_stat);
         if exited(&pidfd) {

@@ -532,6 +532,9 @@ mod tests {
         let word = AtomicU32::new(1);
         let parked = AtomicU32::new(0);
         let mut parks = 0;
+        // The first sleep of a process registers it for membarrier (two syscalls, slow
+        // under emulation): not what this test times.
+        let _ = crate::hal::membarrier::register();
         let t0 = Instant::now();
         let deadline = t0.checked_add(Duration::from_micros(20));
         let ready = block_until(
