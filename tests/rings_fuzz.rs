@@ -178,8 +178,10 @@ fn spsc_survives_scribbling() {
     let slots: Vec<usize> = (0..16).map(|i| 384 + 8 * i).collect();
     let sc = Scribbler::new(
         (&*ring as *const R).cast(),
-        &[0, 4, 128, 132],
-        &[&[256, 264][..], &slots].concat(),
+        // Role words (16 bytes each since ABI 2): the owner u64 at +0, the namespace
+        // stamp u32 at +8 (the u32 at +12 is reserved, never accessed).
+        &[0, 4, 128, 132, 264, 280],
+        &[&[256, 272][..], &slots].concat(),
     );
     let (tx, rx) = (ring.producer().unwrap(), ring.consumer().unwrap());
     with_scribbler(
@@ -256,8 +258,8 @@ fn msg_ring_survives_scribbling() {
     let data: Vec<usize> = (0..32).map(|i| 384 + 8 * i).collect();
     let sc = Scribbler::new(
         (&*ring as *const R).cast(),
-        &[0, 4, 128, 132],
-        &[&[256, 264][..], &data].concat(),
+        &[0, 4, 128, 132, 264, 280],
+        &[&[256, 272][..], &data].concat(),
     );
     let (tx, rx) = (ring.producer().unwrap(), ring.consumer().unwrap());
     with_scribbler(
